@@ -1,0 +1,35 @@
+# Every target sets itself up: a fresh machine needs only Python 3.11.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit e2e clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+## run: the whole local stack (moto server, chalice local, queue poller), seeded, on 127.0.0.1:8000
+run: $(STAMP)
+	$(BIN)/sscard serve
+
+## test: lint, types, and every test (unit, contract, API, end to end)
+test: $(STAMP) lint typecheck
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy app.py chalicelib sscard_ops
+
+unit: $(STAMP)
+	$(BIN)/pytest -m "not e2e"
+
+clean:
+	rm -rf $(VENV) .local cdk.out chalice.out .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Runtime code of the social security card service (deployed to Lambda)."""

@@ -1,0 +1,1 @@
+"""HTTP entry points: parse and validate, call a service, shape the answer."""

@@ -1,0 +1,43 @@
+"""The services' collaborators, built on first use so importing the app stays cheap."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from chalicelib.services.clock import Clock, utc_now
+from chalicelib.services.ports import CardStore, IdempotencyStore, SecretSource
+from chalicelib.settings import settings
+
+
+@dataclass
+class Deps:
+    store: CardStore
+    idempotency: IdempotencyStore
+    secrets: SecretSource
+    clock: Clock = utc_now
+    new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
+
+
+_deps: Deps | None = None
+
+
+def deps() -> Deps:
+    global _deps
+    if _deps is None:
+        from chalicelib.storage.dynamo import DynamoCardStore, DynamoIdempotencyStore
+        from chalicelib.storage.secrets import SecretsManagerSource
+
+        _deps = Deps(
+            store=DynamoCardStore(),
+            idempotency=DynamoIdempotencyStore(),
+            secrets=SecretsManagerSource(settings().secrets_prefix),
+        )
+    return _deps
+
+
+def use(new: Deps | None) -> None:
+    """Tests swap in fakes; None goes back to the real ones on next use."""
+    global _deps
+    _deps = new

@@ -1,0 +1,1 @@
+"""Use cases: one function each, orchestrating the domain and storage through ports."""

@@ -1,0 +1,436 @@
+"""CardStore and IdempotencyStore on DynamoDB, through PynamoDB."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.domain.cards import Action, Card, CardEvent, CardKind, CardState, Channel
+from chalicelib.domain.errors import AlreadyExists, ConcurrentUpdate
+from chalicelib.domain.holders import (
+    Account,
+    AccountState,
+    Bank,
+    Credential,
+    Holder,
+    Institution,
+    InstitutionKind,
+    Participation,
+)
+from chalicelib.services.ports import CardChange, IdempotencyRecord, Registration, WebhookReceipt
+
+from .errors import translated
+from .models import (
+    AccountModel,
+    BankModel,
+    CardEventModel,
+    CardModel,
+    CredentialModel,
+    HolderModel,
+    IdempotencyModel,
+    InstitutionModel,
+    RegistrationModel,
+    SsnIndexModel,
+    WebhookReceiptModel,
+    _region,
+)
+
+RECEIPT_RETENTION = timedelta(days=30)
+
+
+def _get(model: type[Model], hash_key: str) -> Any:
+    try:
+        with translated():
+            return model.get(hash_key, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+# --- mapping between domain objects and items ---------------------------------------
+
+
+def card_item(card: Card) -> CardModel:
+    return CardModel(
+        card.card_no,
+        person_id=card.person_id,
+        kind=card.kind.value,
+        state=card.state.value,
+        issued_at=card.issued_at,
+        issuing_bank=card.issuing_bank,
+        financial_active=card.financial_active,
+        activated_at=card.activated_at,
+        suspended_from=card.suspended_from.value if card.suspended_from else None,
+        version=card.version,
+    )
+
+
+def card_of(item: CardModel) -> Card:
+    return Card(
+        card_no=item.card_no,
+        person_id=item.person_id,
+        kind=CardKind(item.kind),
+        state=CardState(item.state),
+        issued_at=item.issued_at,
+        issuing_bank=item.issuing_bank,
+        financial_active=bool(item.financial_active),
+        activated_at=item.activated_at,
+        suspended_from=CardState(item.suspended_from) if item.suspended_from else None,
+        version=int(item.version),
+    )
+
+
+def event_item(event: CardEvent) -> CardEventModel:
+    return CardEventModel(
+        event.card_no,
+        f"{event.at.isoformat()}#{uuid.uuid4().hex[:8]}",
+        at=event.at,
+        action=event.action.value,
+        from_state=event.from_state.value,
+        to_state=event.to_state.value,
+        channel=event.channel.value,
+        institution_id=event.institution_id,
+        detail=event.detail,
+    )
+
+
+def event_of(item: CardEventModel) -> CardEvent:
+    return CardEvent(
+        card_no=item.card_no,
+        at=item.at,
+        action=Action(item.action),
+        from_state=CardState(item.from_state),
+        to_state=CardState(item.to_state),
+        channel=Channel(item.channel),
+        institution_id=item.institution_id,
+        detail=item.detail,
+    )
+
+
+def account_item(account: Account) -> AccountModel:
+    return AccountModel(
+        account.person_id,
+        balance_fen=account.balance_fen,
+        state=account.state.value,
+        card_no=account.card_no,
+        pending_card_no=account.pending_card_no,
+        version=account.version,
+    )
+
+
+def account_of(item: AccountModel) -> Account:
+    return Account(
+        person_id=item.person_id,
+        balance_fen=int(item.balance_fen),
+        state=AccountState(item.state),
+        card_no=item.card_no,
+        pending_card_no=item.pending_card_no,
+        version=int(item.version),
+    )
+
+
+def receipt_item(receipt: WebhookReceipt) -> WebhookReceiptModel:
+    return WebhookReceiptModel(
+        f"{receipt.bank_code}#{receipt.webhook_id}",
+        bank_code=receipt.bank_code,
+        webhook_id=receipt.webhook_id,
+        outcome=receipt.outcome,
+        card_no=receipt.card_no,
+        reason=receipt.reason,
+        received_at=receipt.received_at,
+        expires_at=receipt.received_at + RECEIPT_RETENTION,
+    )
+
+
+def registration_item(registration: Registration) -> RegistrationModel:
+    return RegistrationModel(
+        registration.registration_id,
+        card_no=registration.card_no,
+        person_id=registration.person_id,
+        institution_id=registration.institution_id,
+        visit=registration.visit,
+        at=registration.at,
+        card_activated=registration.card_activated,
+    )
+
+
+class TransactionItems:
+    """Collects a TransactWriteItems request and the label of each item, in request order.
+
+    PynamoDB sends condition checks first, then puts, then updates; the labels
+    follow the same order so a cancellation reason can be traced to its item.
+    """
+
+    def __init__(self) -> None:
+        self.checks: list[tuple[str, type[Model], Any, Any]] = []
+        self.puts: list[tuple[str, Model, Any]] = []
+        self.updates: list[tuple[str, Model, list[Any], Any]] = []
+
+    def labels(self) -> list[str]:
+        return [c[0] for c in self.checks] + [p[0] for p in self.puts] + [u[0] for u in self.updates]
+
+    def commit(self, connection: Connection, token: str | None = None) -> None:
+        with (
+            translated(self.labels()),
+            TransactWrite(connection=connection, client_request_token=token) as tx,
+        ):
+            for _, model_cls, key, condition in self.checks:
+                tx.condition_check(model_cls, key, condition=condition)
+            for _, item, condition in self.puts:
+                tx.save(item, condition=condition)
+            for _, item, actions, condition in self.updates:
+                tx.update(item, actions=actions, condition=condition)
+
+
+class DynamoCardStore:
+    def __init__(self) -> None:
+        self._connection: Connection | None = None
+
+    @property
+    def connection(self) -> Connection:
+        if self._connection is None:
+            self._connection = Connection(region=_region())
+        return self._connection
+
+    # --- reads ---
+    def get_card(self, card_no: str) -> Card | None:
+        item = _get(CardModel, card_no)
+        return card_of(item) if item else None
+
+    def get_account(self, person_id: str) -> Account | None:
+        item = _get(AccountModel, person_id)
+        return account_of(item) if item else None
+
+    def get_holder(self, person_id: str) -> Holder | None:
+        item = _get(HolderModel, person_id)
+        if item is None:
+            return None
+        return Holder(
+            person_id=item.person_id,
+            name=item.name,
+            ssn_digest=item.ssn_digest,
+            ssn_masked=item.ssn_masked,
+            birth_date=date.fromisoformat(item.birth_date),
+            sex=item.sex,
+            participation=Participation(item.participation),
+            enrolled_at=item.enrolled_at,
+        )
+
+    def person_by_ssn(self, ssn_digest: str) -> str | None:
+        item = _get(SsnIndexModel, ssn_digest)
+        return item.person_id if item else None
+
+    def get_institution(self, institution_id: str) -> Institution | None:
+        item = _get(InstitutionModel, institution_id)
+        if item is None:
+            return None
+        return Institution(
+            institution_id=item.institution_id,
+            kind=InstitutionKind(item.kind),
+            name=item.name,
+            designated=bool(item.designated),
+        )
+
+    def get_bank(self, bank_code: str) -> Bank | None:
+        item = _get(BankModel, bank_code)
+        return Bank(item.bank_code, item.name) if item else None
+
+    def get_credential(self, token_digest: str) -> Credential | None:
+        item = _get(CredentialModel, token_digest)
+        if item is None:
+            return None
+        return Credential(item.token_digest, item.institution_id, InstitutionKind(item.kind), item.created_at)
+
+    def get_receipt(self, bank_code: str, webhook_id: str) -> WebhookReceipt | None:
+        item = _get(WebhookReceiptModel, f"{bank_code}#{webhook_id}")
+        if item is None:
+            return None
+        return WebhookReceipt(
+            item.bank_code,
+            item.webhook_id,
+            item.outcome,
+            item.card_no,
+            item.reason,
+            item.received_at,
+        )
+
+    def card_events(self, card_no: str) -> list[CardEvent]:
+        with translated():
+            return [event_of(i) for i in CardEventModel.query(card_no, consistent_read=True)]
+
+    # --- the atomic write of every card use case ---
+    def commit(self, change: CardChange) -> None:
+        items = TransactionItems()
+        for card in change.unchanged_cards:
+            items.checks.append(
+                (f"card:{card.card_no}", CardModel, card.card_no, CardModel.version == card.version)
+            )
+        for card in change.cards:
+            items.puts.append(
+                (f"card:{card.card_no}", card_item(card), _version_is(CardModel, card.version - 1))
+            )
+        for event in change.events:
+            items.puts.append(("event", event_item(event), CardEventModel.card_no.does_not_exist()))
+        if change.account is not None:
+            acct = change.account
+            items.puts.append(
+                (
+                    f"account:{acct.person_id}",
+                    account_item(acct),
+                    _version_is(AccountModel, acct.version - 1),
+                )
+            )
+        if change.receipt is not None:
+            items.puts.append(
+                (
+                    "receipt",
+                    receipt_item(change.receipt),
+                    WebhookReceiptModel.receipt_key.does_not_exist(),
+                )
+            )
+        if change.registration is not None:
+            items.puts.append(
+                (
+                    "registration",
+                    registration_item(change.registration),
+                    RegistrationModel.registration_id.does_not_exist(),
+                )
+            )
+        if items.labels():
+            items.commit(self.connection)
+
+    # --- operator writes ---
+    def add_institution(self, institution: Institution) -> None:
+        item = InstitutionModel(
+            institution.institution_id,
+            kind=institution.kind.value,
+            name=institution.name,
+            designated=institution.designated,
+        )
+        _create(item, InstitutionModel.institution_id.does_not_exist())
+
+    def add_bank(self, bank: Bank) -> None:
+        _create(BankModel(bank.bank_code, name=bank.name), BankModel.bank_code.does_not_exist())
+
+    def add_credential(self, credential: Credential) -> None:
+        item = CredentialModel(
+            credential.token_digest,
+            institution_id=credential.institution_id,
+            kind=credential.kind.value,
+            created_at=credential.created_at,
+        )
+        _create(item, CredentialModel.token_digest.does_not_exist())
+
+    def enroll(self, holder: Holder, account: Account) -> None:
+        items = TransactionItems()
+        items.puts.append(
+            (
+                "ssn",
+                SsnIndexModel(holder.ssn_digest, person_id=holder.person_id),
+                SsnIndexModel.ssn_digest.does_not_exist(),
+            )
+        )
+        items.puts.append(
+            (
+                "holder",
+                HolderModel(
+                    holder.person_id,
+                    name=holder.name,
+                    ssn_digest=holder.ssn_digest,
+                    ssn_masked=holder.ssn_masked,
+                    birth_date=holder.birth_date.isoformat(),
+                    sex=holder.sex,
+                    participation=holder.participation.value,
+                    enrolled_at=holder.enrolled_at,
+                ),
+                HolderModel.person_id.does_not_exist(),
+            )
+        )
+        items.puts.append(("account", account_item(account), AccountModel.person_id.does_not_exist()))
+        _create_all(items, "The holder is enrolled already")
+
+    def issue(self, card: Card, account: Account, event: CardEvent) -> None:
+        items = TransactionItems()
+        items.puts.append(("card", card_item(card), CardModel.card_no.does_not_exist()))
+        items.puts.append(("event", event_item(event), CardEventModel.card_no.does_not_exist()))
+        items.puts.append(("account", account_item(account), _version_is(AccountModel, account.version - 1)))
+        _create_all(items, "The card exists already, or the account changed meanwhile")
+
+
+def _version_is(model: type[CardModel] | type[AccountModel], version: int) -> Any:
+    # Version 0 is an item written before versions existed or never written.
+    return model.version == version
+
+
+def _create(item: Model, condition: Any) -> None:
+    try:
+        with translated():
+            item.save(condition=condition)
+    except ConcurrentUpdate as exc:
+        raise AlreadyExists("It exists already") from exc
+
+
+def _create_all(items: TransactionItems, message: str) -> None:
+    try:
+        items.commit(Connection(region=_region()))
+    except ConcurrentUpdate as exc:
+        raise AlreadyExists(message) from exc
+
+
+class DynamoIdempotencyStore:
+    def get(self, scope_key: str) -> IdempotencyRecord | None:
+        item = _get(IdempotencyModel, scope_key)
+        if item is None:
+            return None
+        return IdempotencyRecord(
+            scope_key=item.scope_key,
+            fingerprint=item.fingerprint,
+            in_flight=bool(item.in_flight),
+            expires_at=int(item.expires_at.timestamp()),
+            locked_until=int(item.locked_until or 0),
+            status=int(item.status) if item.status is not None else None,
+            body=item.body,
+        )
+
+    def reserve(self, record: IdempotencyRecord, now: int) -> bool:
+        item = _idempotency_item(record)
+        free = (
+            IdempotencyModel.scope_key.does_not_exist()
+            | (IdempotencyModel.expires_at < _at(now))
+            | ((IdempotencyModel.in_flight == True) & (IdempotencyModel.locked_until < now))  # noqa: E712
+        )
+        try:
+            with translated():
+                item.save(condition=free)
+        except ConcurrentUpdate:
+            return False
+        return True
+
+    def complete(self, record: IdempotencyRecord) -> None:
+        with translated():
+            _idempotency_item(record).save()
+
+    def release(self, scope_key: str) -> None:
+        with translated():
+            IdempotencyModel(scope_key).delete()
+
+
+def _at(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _idempotency_item(record: IdempotencyRecord) -> IdempotencyModel:
+    return IdempotencyModel(
+        record.scope_key,
+        fingerprint=record.fingerprint,
+        in_flight=record.in_flight,
+        expires_at=_at(record.expires_at),
+        locked_until=record.locked_until,
+        status=record.status,
+        body=record.body,
+    )

@@ -1,0 +1,58 @@
+"""The one place where DynamoDB's failures become domain errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
+
+from chalicelib.domain.errors import ConcurrentUpdate, DomainError, DuplicateDelivery, StorageBusy
+
+# Labels of transaction items whose failed condition means "delivered before".
+DUPLICATE_LABELS = ("receipt", "payment", "posting")
+THROTTLING_CODES = {
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "ThrottlingError",
+    "TransactionInProgressException",
+}
+
+
+@contextmanager
+def translated(labels: Sequence[str] = ()) -> Iterator[None]:
+    """Run storage calls; raise DomainErrors only.
+
+    `labels` names the transaction's items in request order, so a failed
+    condition can say which rule stopped the write.
+    """
+    try:
+        yield
+    except DomainError:
+        raise
+    except TransactWriteError as exc:
+        raise _from_transaction(exc, labels) from exc
+    except PynamoDBException as exc:
+        if exc.cause_response_code in THROTTLING_CODES:
+            raise StorageBusy("The database is busy") from exc
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise ConcurrentUpdate("A condition on the write no longer holds") from exc
+        raise StorageBusy("The database did not answer") from exc
+
+
+def _from_transaction(exc: TransactWriteError, labels: Sequence[str]) -> DomainError:
+    reasons = exc.cancellation_reasons or []
+    codes = [(labels[i] if i < len(labels) else "?", r.code) for i, r in enumerate(reasons) if r]
+    for label, code in codes:
+        if code == "ConditionalCheckFailed":
+            if label.startswith(DUPLICATE_LABELS):
+                return DuplicateDelivery(f"{label} exists already", label=label)
+            return ConcurrentUpdate(f"{label} changed concurrently", label=label)
+    if any(code in THROTTLING_CODES for _, code in codes):
+        return StorageBusy("The database is busy")
+    if any(code == "TransactionConflict" for _, code in codes) or (
+        exc.cause_response_code == "TransactionConflictException"
+    ):
+        return ConcurrentUpdate("Another transaction touched the same item")
+    return StorageBusy("The database did not complete the write")

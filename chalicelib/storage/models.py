@@ -1,0 +1,199 @@
+"""PynamoDB models: the one declaration of every table's keys, indexes and TTL.
+
+The local stack creates tables from these, and infra/ builds the CDK tables
+from them, so the three cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.models import Model
+
+
+def table_name(logical: str) -> str:
+    return os.environ.get("TABLE_PREFIX", "sscard-local-") + logical
+
+
+def _region() -> str:
+    return os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "cn-north-1"
+
+
+class _Meta:
+    region = _region()
+    # Few retries inside botocore; the services decide about retrying conflicts.
+    max_retry_attempts = 2
+    connect_timeout_seconds = 2
+    read_timeout_seconds = 5
+
+
+class CardModel(Model):
+    class Meta(_Meta):
+        table_name = table_name("cards")
+
+    card_no = UnicodeAttribute(hash_key=True)
+    person_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    state = UnicodeAttribute()
+    issued_at = UTCDateTimeAttribute()
+    issuing_bank = UnicodeAttribute(null=True)
+    financial_active = BooleanAttribute(default=False)
+    activated_at = UTCDateTimeAttribute(null=True)
+    suspended_from = UnicodeAttribute(null=True)
+    version = NumberAttribute(default=0)
+
+
+class CardEventModel(Model):
+    """A card's auditable history: one item per state change, newest last."""
+
+    class Meta(_Meta):
+        table_name = table_name("card-events")
+
+    card_no = UnicodeAttribute(hash_key=True)
+    event_key = UnicodeAttribute(range_key=True)  # ISO time, then a tie-breaker
+    at = UTCDateTimeAttribute()
+    action = UnicodeAttribute()
+    from_state = UnicodeAttribute()
+    to_state = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    institution_id = UnicodeAttribute(null=True)
+    detail = UnicodeAttribute(null=True)
+
+
+class HolderModel(Model):
+    class Meta(_Meta):
+        table_name = table_name("holders")
+
+    person_id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    ssn_digest = UnicodeAttribute()
+    ssn_masked = UnicodeAttribute()
+    birth_date = UnicodeAttribute()
+    sex = UnicodeAttribute()
+    participation = UnicodeAttribute()
+    enrolled_at = UTCDateTimeAttribute()
+
+
+class SsnIndexModel(Model):
+    """SSN digest -> holder: one holder per SSN (a conditional put), and a consistent lookup."""
+
+    class Meta(_Meta):
+        table_name = table_name("ssn-index")
+
+    ssn_digest = UnicodeAttribute(hash_key=True)
+    person_id = UnicodeAttribute()
+
+
+class AccountModel(Model):
+    """The medical-insurance personal account; its balance is integer fen."""
+
+    class Meta(_Meta):
+        table_name = table_name("accounts")
+
+    person_id = UnicodeAttribute(hash_key=True)
+    balance_fen = NumberAttribute(default=0)
+    state = UnicodeAttribute()
+    card_no = UnicodeAttribute(null=True)
+    pending_card_no = UnicodeAttribute(null=True)
+    version = NumberAttribute(default=0)
+
+
+class InstitutionModel(Model):
+    class Meta(_Meta):
+        table_name = table_name("institutions")
+
+    institution_id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()
+    name = UnicodeAttribute()
+    designated = BooleanAttribute(default=False)
+
+
+class BankModel(Model):
+    """A partner bank. Its webhook secret lives in the secret store, never here."""
+
+    class Meta(_Meta):
+        table_name = table_name("banks")
+
+    bank_code = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+
+
+class CredentialModel(Model):
+    """An institution token, stored only as its keyed digest."""
+
+    class Meta(_Meta):
+        table_name = table_name("credentials")
+
+    token_digest = UnicodeAttribute(hash_key=True)
+    institution_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
+class WebhookReceiptModel(Model):
+    class Meta(_Meta):
+        table_name = table_name("webhook-receipts")
+
+    receipt_key = UnicodeAttribute(hash_key=True)  # bank code # webhook id
+    bank_code = UnicodeAttribute()
+    webhook_id = UnicodeAttribute()
+    outcome = UnicodeAttribute()
+    card_no = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    received_at = UTCDateTimeAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+class RegistrationModel(Model):
+    class Meta(_Meta):
+        table_name = table_name("registrations")
+
+    registration_id = UnicodeAttribute(hash_key=True)
+    card_no = UnicodeAttribute()
+    person_id = UnicodeAttribute()
+    institution_id = UnicodeAttribute()
+    visit = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+    card_activated = BooleanAttribute()
+
+
+class IdempotencyModel(Model):
+    class Meta(_Meta):
+        table_name = table_name("idempotency")
+
+    scope_key = UnicodeAttribute(hash_key=True)
+    fingerprint = UnicodeAttribute()
+    in_flight = BooleanAttribute()
+    expires_at = TTLAttribute()
+    locked_until = NumberAttribute(default=0)
+    status = NumberAttribute(null=True)
+    body = UnicodeAttribute(null=True)
+
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    CardModel,
+    CardEventModel,
+    HolderModel,
+    SsnIndexModel,
+    AccountModel,
+    InstitutionModel,
+    BankModel,
+    CredentialModel,
+    WebhookReceiptModel,
+    RegistrationModel,
+    IdempotencyModel,
+)
+
+
+def create_tables() -> None:
+    """Create every table that does not exist yet (local stack and tests)."""
+    for model in ALL_MODELS:
+        if not model.exists():
+            model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)

@@ -1,0 +1,90 @@
+"""Secrets Manager as the secret store, read lazily and cached for a few minutes.
+
+Names, under the stage's prefix (SECRETS_PREFIX):
+  token-hashing-key   key of the keyed digests of institution tokens and SSNs
+  banks/<bank code>   JSON {"secrets": ["whsec_...", ...]}: several during a rotation
+  mobile-jwks         JSON Web Key Set of the mobile app issuer's public keys
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from typing import Any
+
+from chalicelib.domain.errors import NotFound, StorageBusy
+
+CACHE_SECONDS = 300
+HASHING_KEY = "token-hashing-key"
+MOBILE_JWKS = "mobile-jwks"
+
+
+def bank_secret_name(bank_code: str) -> str:
+    return f"banks/{bank_code}"
+
+
+class SecretsManagerSource:
+    def __init__(self, prefix: str, cache_seconds: float = CACHE_SECONDS) -> None:
+        self._prefix = prefix
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+        self._client: Any = None
+
+    def _secrets_client(self) -> Any:
+        if self._client is None:
+            import boto3  # lazy: only requests that need a secret pay for it
+
+            self._client = boto3.client("secretsmanager")
+        return self._client
+
+    def _read(self, name: str) -> str:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(name)
+        if hit and now - hit[0] < self._cache_seconds:
+            return hit[1]
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            value = self._secrets_client().get_secret_value(SecretId=self._prefix + name)["SecretString"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                raise NotFound(f"No secret {name}") from exc
+            raise StorageBusy("The secret store did not answer") from exc
+        except BotoCoreError as exc:
+            raise StorageBusy("The secret store did not answer") from exc
+        with self._lock:
+            self._cache[name] = (now, value)
+        return str(value)
+
+    def hashing_key(self) -> bytes:
+        return base64.b64decode(self._read(HASHING_KEY))
+
+    def bank_secrets(self, bank_code: str) -> list[str]:
+        try:
+            raw = self._read(bank_secret_name(bank_code))
+        except NotFound:
+            return []
+        secrets = json.loads(raw).get("secrets", [])
+        return [s for s in secrets if isinstance(s, str)]
+
+    def mobile_jwks(self) -> dict[str, Any]:
+        value = json.loads(self._read(MOBILE_JWKS))
+        return value if isinstance(value, dict) else {}
+
+    # Operator writes (CLI, seed). Values are never logged.
+    def put(self, name: str, value: str) -> None:
+        client = self._secrets_client()
+        from botocore.exceptions import ClientError
+
+        try:
+            client.create_secret(Name=self._prefix + name, SecretString=value)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceExistsException":
+                raise
+            client.put_secret_value(SecretId=self._prefix + name, SecretString=value)
+        with self._lock:
+            self._cache.pop(name, None)

@@ -1,0 +1,1 @@
+"""Operator tooling (not deployed): the `sscard` CLI, the local stack, seed data, dev tokens."""

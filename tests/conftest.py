@@ -1,0 +1,47 @@
+"""Shared fixtures. Nothing here may reach real AWS: fake credentials, local endpoints only."""
+
+from __future__ import annotations
+
+import os
+
+# Set before any chalicelib import: PynamoDB reads table names and region when models load.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "cn-north-1",
+        "SSCARD_STAGE": "local",
+        "TABLE_PREFIX": "sscard-test-",
+        "SECRETS_PREFIX": "sscard/test/",
+    }
+)
+os.environ.pop("AWS_PROFILE", None)
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from chalicelib.api import deps as deps_module
+from tests.fakes import FakeCardStore, FakeIdempotencyStore, FakeSecrets
+from tests.world import World
+
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def fake_world() -> Iterator[World]:
+    """Fakes behind the API, seeded like the local stack."""
+    world = World(FakeCardStore(), FakeIdempotencyStore(), FakeSecrets(), now=NOW)
+    deps_module.use(world.deps())
+    yield world
+    deps_module.use(None)
+
+
+@pytest.fixture
+def api(fake_world: World):
+    from tests.client import ApiClient
+
+    with ApiClient() as client:
+        yield client

@@ -1,0 +1,66 @@
+"""A seeded world for service and API tests, over fakes or DynamoDB."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any
+
+from standardwebhooks.webhooks import Webhook
+
+from chalicelib.api.deps import Deps
+from sscard_ops import devjwt
+from sscard_ops.seed import Seeded, seed
+
+ISSUER = "https://auth.sscard.local/"
+AUDIENCE = "sscard-mobile"
+_PRIVATE_PEM = devjwt.new_private_key_pem()
+
+
+class World:
+    def __init__(self, store: Any, idempotency: Any, secrets: Any, now: datetime) -> None:
+        self.store = store
+        self.idempotency = idempotency
+        self.secrets = secrets
+        self.now = now
+        self.private_pem = _PRIVATE_PEM
+        if hasattr(secrets, "jwks"):
+            secrets.jwks = devjwt.jwks_for(_PRIVATE_PEM)
+        self.seeded: Seeded = seed(store, secrets, secrets.hashing_key(), now)
+        if hasattr(secrets, "banks"):
+            secrets.banks[self.seeded.bank_code] = [self.seeded.bank_secret]
+
+    def deps(self) -> Deps:
+        return Deps(self.store, self.idempotency, self.secrets, clock=lambda: self.now)
+
+    def auth(self, role: str) -> dict[str, str]:
+        """Headers of a seeded institution ('pharmacy', 'hospital'...) or holder ('alice'...)."""
+        if role in self.seeded.tokens:
+            return {"Authorization": f"Bearer {self.seeded.tokens[role]}"}
+        return {"Authorization": f"Bearer {self.jwt(self.seeded.holders[role].person_id)}"}
+
+    def jwt(self, person_id: str, **overrides: Any) -> str:
+        return devjwt.mint(self.private_pem, person_id, issuer=ISSUER, audience=AUDIENCE, **overrides)
+
+    def signed_webhook(
+        self,
+        payload: dict[str, Any],
+        webhook_id: str,
+        *,
+        secret: str | None = None,
+        at: datetime | None = None,
+    ) -> tuple[bytes, dict[str, str]]:
+        body = json.dumps(payload)
+        ts = at or datetime.now().astimezone()
+        signature = Webhook(secret or self.seeded.bank_secret).sign(webhook_id, ts, body)
+        return body.encode(), {
+            "webhook-id": webhook_id,
+            "webhook-timestamp": str(int(ts.timestamp())),
+            "webhook-signature": signature,
+            "content-type": "application/json",
+        }
+
+
+def raw_secret(secret: str) -> bytes:
+    return base64.b64decode(secret.removeprefix("whsec_"))
