@@ -1,0 +1,53 @@
+"""The local stand-in must be atomic: 20 threads x 25 conditional decrements come out exact."""
+
+from __future__ import annotations
+
+import threading
+
+import boto3
+import pytest
+
+from sscard_ops.motoserver import LockedMotoServer
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    server = LockedMotoServer().start()
+    yield server.endpoint
+    server.stop()
+
+
+def test_conditional_decrements_are_exact_under_concurrency(endpoint):
+    db = boto3.client("dynamodb", endpoint_url=endpoint)
+    db.create_table(
+        TableName="counter",
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    db.put_item(TableName="counter", Item={"k": {"S": "x"}, "n": {"N": "300"}})
+    wins = []
+
+    def worker() -> None:
+        client = boto3.client("dynamodb", endpoint_url=endpoint)
+        for _ in range(25):
+            try:
+                client.update_item(
+                    TableName="counter",
+                    Key={"k": {"S": "x"}},
+                    UpdateExpression="SET n = n - :one",
+                    ConditionExpression="n >= :one",
+                    ExpressionAttributeValues={":one": {"N": "1"}},
+                )
+                wins.append(1)
+            except client.exceptions.ConditionalCheckFailedException:
+                pass
+
+    threads = [threading.Thread(target=worker) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    left = int(db.get_item(TableName="counter", Key={"k": {"S": "x"}})["Item"]["n"]["N"])
+    assert left == 0  # never below zero
+    assert len(wins) == 300  # and every successful decrement counted
