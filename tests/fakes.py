@@ -52,7 +52,7 @@ class FakeCardStore:
         return self.receipts.get((bank_code, webhook_id))
 
     def card_events(self, card_no: str) -> list[CardEvent]:
-        return sorted(self.events.get(card_no, []), key=lambda e: e.at)
+        return sorted(self.events.get(card_no, []), key=lambda e: e.version)
 
     def commit(self, change: CardChange) -> None:
         with self.lock:

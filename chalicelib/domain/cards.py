@@ -118,6 +118,8 @@ class CardEvent:
     channel: Channel
     institution_id: str | None = None
     detail: str | None = None
+    # The card's version after this change: orders a card's history exactly.
+    version: int = 0
 
 
 def apply(
@@ -155,6 +157,7 @@ def apply(
         channel=channel,
         institution_id=institution_id,
         detail=detail,
+        version=new_card.version,
     )
     return new_card, event
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -45,11 +44,11 @@ RECEIPT_RETENTION = timedelta(days=30)
 
 
 def _get(model: type[Model], hash_key: str) -> Any:
-    try:
-        with translated():
+    with translated():
+        try:
             return model.get(hash_key, consistent_read=True)
-    except DoesNotExist:
-        return None
+        except DoesNotExist:
+            return None
 
 
 # --- mapping between domain objects and items ---------------------------------------
@@ -88,7 +87,7 @@ def card_of(item: CardModel) -> Card:
 def event_item(event: CardEvent) -> CardEventModel:
     return CardEventModel(
         event.card_no,
-        f"{event.at.isoformat()}#{uuid.uuid4().hex[:8]}",
+        f"v{event.version:010d}",
         at=event.at,
         action=event.action.value,
         from_state=event.from_state.value,
@@ -109,6 +108,7 @@ def event_of(item: CardEventModel) -> CardEvent:
         channel=Channel(item.channel),
         institution_id=item.institution_id,
         detail=item.detail,
+        version=int(item.event_key[1:]),
     )
 
 

@@ -57,7 +57,7 @@ class CardEventModel(Model):
         table_name = table_name("card-events")
 
     card_no = UnicodeAttribute(hash_key=True)
-    event_key = UnicodeAttribute(range_key=True)  # ISO time, then a tie-breaker
+    event_key = UnicodeAttribute(range_key=True)  # "v" + the card's version after the change
     at = UTCDateTimeAttribute()
     action = UnicodeAttribute()
     from_state = UnicodeAttribute()
