@@ -11,7 +11,7 @@ from moto import mock_aws
 from chalicelib.domain import cards as rules
 from chalicelib.domain.cards import Action, CardKind, CardState, Channel
 from chalicelib.domain.errors import AlreadyExists, ConcurrentUpdate, DuplicateDelivery
-from chalicelib.domain.holders import AccountState, InstitutionKind, Participation
+from chalicelib.domain.holders import AccountState, Bank, InstitutionKind, Participation
 from chalicelib.services import activation, admin
 from chalicelib.services.ports import CardChange, IdempotencyRecord, WebhookReceipt
 from sscard_ops.seed import make_ssn
@@ -48,7 +48,8 @@ def idempotency_store(request):
 
 
 def holder_with_card(store, seq="11010519900307123", *, old_balance=None):
-    store.add_bank(admin.Bank("ICBC", "ICBC")) if store.get_bank("ICBC") is None else None
+    if store.get_bank("ICBC") is None:
+        store.add_bank(Bank("ICBC", "ICBC"))
     holder = admin.enroll_holder(
         store, KEY, make_ssn(seq), "Test", Participation.EMPLOYEE, NOW, balance_fen=old_balance or 0
     )
@@ -76,7 +77,7 @@ def test_one_holder_per_ssn(store):
 
 
 def test_a_stale_version_writes_nothing(store):
-    holder, card, _ = holder_with_card(store)
+    _, card, _ = holder_with_card(store)
     first, event = rules.apply(card, Action.ACTIVATE, channel=Channel.HOSPITAL, at=NOW)
     store.commit(CardChange(cards=(first,), events=(event,)))
     # A second writer decided from the same read: its whole change is refused.
