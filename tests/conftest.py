@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 # Set before any chalicelib import: PynamoDB reads table names and region when models load.
@@ -28,6 +29,8 @@ from tests.fakes import FakeCardStore, FakeIdempotencyStore, FakeSecrets
 from tests.world import World
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+# The moto server logs every request; the tests' own assertions say what matters.
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 
 @pytest.fixture

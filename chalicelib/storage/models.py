@@ -192,6 +192,20 @@ ALL_MODELS: tuple[type[Model], ...] = (
 )
 
 
+def use_endpoint(url: str | None) -> None:
+    """Point every model at another DynamoDB endpoint (None: the default resolution).
+
+    PynamoDB caches a connection per model on first use, with the endpoint of
+    that moment; dropping the caches makes the next call resolve it again.
+    """
+    if url is None:
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+    else:
+        os.environ["AWS_ENDPOINT_URL"] = url
+    for model in ALL_MODELS:
+        model._connection = None
+
+
 def create_tables() -> None:
     """Create every table that does not exist yet (local stack and tests)."""
     for model in ALL_MODELS:
