@@ -43,6 +43,7 @@ class LockedMotoServer:
     def endpoint(self) -> str:
         assert self._server is not None, "start() first"
         host, port = self._server.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else str(host)
         return f"http://{host}:{port}"
 
     def start(self) -> LockedMotoServer:

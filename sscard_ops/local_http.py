@@ -1,0 +1,105 @@
+"""Chalice's local HTTP server, hardened where it differs from API Gateway in front of Lambda.
+
+- An unknown route: Chalice's local gateway raises ForbiddenError (403 "Missing
+  Authentication Token"), as API Gateway does; our gateway responses (infra/)
+  answer it as a 404 problem, and so does this handler.
+- A malformed, repeated or huge Content-Length, or a chunked body: the stock
+  handler crashes the connection or waits to read gigabytes; this one refuses
+  with a problem (400 or 413) before reading anything.
+- Its access log would print request paths, which carry card numbers: the
+  app's middleware logs each request (route template, no card numbers) instead.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from http.server import HTTPServer
+from typing import Any
+
+from chalice.app import Chalice
+from chalice.config import Config
+from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalDevServer, LocalGatewayException
+
+from chalicelib.api.problems import Problem, gateway_problem
+from chalicelib.logs import redact
+from chalicelib.settings import settings
+
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+class ProblemRequestHandler(ChaliceRequestHandler):
+    # A client that announces a body and never sends it is dropped after this many seconds.
+    timeout = 30
+
+    def _generic_handle(self) -> None:
+        refusal = self._refuse_body()
+        if refusal is not None:
+            # The body (if any) is left unread, so the connection cannot be reused.
+            self.close_connection = True
+            self._send_problem(refusal, {"Connection": "close"})
+            return
+        super()._generic_handle()
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+    def _refuse_body(self) -> Problem | None:
+        if self.headers.get("transfer-encoding"):
+            return Problem(
+                411,
+                "length-required",
+                "The request needs a Content-Length",
+                "Chunked transfer encoding is not accepted; send the body with a Content-Length",
+            )
+        values = self.headers.get_all("content-length") or []
+        if not values:
+            return None
+        if len(set(values)) > 1 or not _DIGITS.fullmatch(values[0].strip()):
+            return Problem(
+                400, "bad-request", "The request could not be understood", "Content-Length is not valid"
+            )
+        limit = settings().max_body_bytes
+        if int(values[0].strip()) > limit:
+            return Problem(
+                413, "payload-too-large", "The request body is too large", f"At most {limit} bytes"
+            )
+        return None
+
+    def _send_error_response(self, error: LocalGatewayException) -> None:
+        # No authorizers are configured, so ForbiddenError only ever means "no such route".
+        status = 403 if isinstance(error, ForbiddenError) else error.CODE
+        self._send_problem(gateway_problem(status))
+
+    def _send_problem(self, problem: Problem, extra_headers: dict[str, str] | None = None) -> None:
+        response = problem.response()
+        headers: dict[str, Any] = {**response.headers, **(extra_headers or {})}
+        self._send_http_response(response.status_code, headers, response.body)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Silenced: the middleware writes the access log without personal data."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        sys.stderr.write(redact(f"{self.address_string()} - {format % args}") + "\n")
+
+
+def create_server(app_obj: Chalice, config: Config, host: str, port: int) -> LocalDevServer:
+    """The server `chalice local` builds, answering through ProblemRequestHandler.
+
+    `port` 0 binds a free port; read it back with `bound_port`.
+    """
+    from chalice import local
+
+    server = local.create_local_server(app_obj, config, host, port)
+    server.server.RequestHandlerClass = _bind(app_obj, config)
+    return server
+
+
+def _bind(app_obj: Chalice, config: Config) -> Any:
+    def handler(request: Any, client_address: Any, server: HTTPServer) -> ProblemRequestHandler:
+        return ProblemRequestHandler(request, client_address, server, app_object=app_obj, config=config)
+
+    return handler
+
+
+def bound_port(server: LocalDevServer) -> int:
+    return int(server.server.server_address[1])
