@@ -4,13 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit e2e clean
+.PHONY: run test lint typecheck unit e2e clean synth deploy
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,infra]'
 	touch $(STAMP)
 
 ## run: the whole local stack (moto server, chalice local, queue poller), seeded, on 127.0.0.1:8000
@@ -26,10 +26,21 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy app.py chalicelib sscard_ops
+	$(BIN)/mypy app.py chalicelib sscard_ops infra
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not e2e"
+
+## synth: STAGE's CloudFormation template (default prod) into cdk.out/, offline (docs/deploy.md)
+STAGE ?= prod
+CDK_CLI := aws-cdk@2.1148.1
+synth: $(STAMP)
+	rm -rf cdk.out
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-cn-north-1} $(BIN)/python infra/synth.py --stage $(STAGE) --outdir cdk.out
+
+## deploy: synth, then deploy STAGE's stack with your AWS credentials (docs/deploy.md)
+deploy: synth
+	npx --yes $(CDK_CLI) deploy --app cdk.out $(STAGE) --require-approval broadening
 
 clean:
 	rm -rf $(VENV) .local cdk.out chalice.out .mypy_cache .pytest_cache .ruff_cache
