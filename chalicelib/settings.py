@@ -15,6 +15,8 @@ ENVIRONMENT_VARIABLES = (
     "MOBILE_JWT_ISSUER",
     "MOBILE_JWT_AUDIENCE",
     "LOG_LEVEL",
+    "CONTRIBUTIONS_QUEUE",
+    "CONTRIBUTION_POLICY",
 )
 
 
@@ -26,6 +28,11 @@ class Settings:
     mobile_jwt_issuer: str
     mobile_jwt_audience: str
     log_level: str
+    # The SQS queue of contribution messages (POST /v1/contributions sends, the worker reads).
+    contributions_queue: str
+    # JSON overrides of ContributionPolicy's defaults (retirement ages, personal-account
+    # shares; see chalicelib/domain/contributions.py). Empty or {}: the documented defaults.
+    contribution_policy: str
     # Requests larger than this are refused before parsing (413).
     max_body_bytes: int = 64 * 1024
 
@@ -40,6 +47,8 @@ def load() -> Settings:
         mobile_jwt_issuer=env.get("MOBILE_JWT_ISSUER", "https://auth.sscard.local/"),
         mobile_jwt_audience=env.get("MOBILE_JWT_AUDIENCE", "sscard-mobile"),
         log_level=env.get("LOG_LEVEL", "INFO"),
+        contributions_queue=env.get("CONTRIBUTIONS_QUEUE", f"sscard-{stage}-contributions"),
+        contribution_policy=env.get("CONTRIBUTION_POLICY", "{}"),
     )
 
 

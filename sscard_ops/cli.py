@@ -33,7 +33,7 @@ from chalicelib.domain.errors import DomainError, StorageBusy
 from chalicelib.domain.holders import InstitutionKind, Participation
 from chalicelib.domain.identifiers import mask_ssn, parse_card_no
 from chalicelib.services import admin
-from sscard_ops import devjwt, localstack
+from sscard_ops import cli_contributions, devjwt, localstack
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -64,6 +64,7 @@ for group, group_name in (
 ):
     group.info.no_args_is_help = True
     app.add_typer(group, name=group_name)
+cli_contributions.register(app)  # `contributions import|rejected`, `funds`
 
 
 def main() -> None:

@@ -8,9 +8,20 @@ from dataclasses import replace
 from typing import Any
 
 from chalicelib.domain.cards import Card, CardEvent
-from chalicelib.domain.errors import AlreadyExists, ConcurrentUpdate, DuplicateDelivery
+from chalicelib.domain.contributions import CHINA, FundBook
+from chalicelib.domain.errors import AlreadyExists, ConcurrentUpdate, DuplicateDelivery, HolderNotFound
 from chalicelib.domain.holders import Account, Bank, Credential, Holder, Institution
-from chalicelib.services.ports import CardChange, IdempotencyRecord, Registration, WebhookReceipt
+from chalicelib.services.ports import (
+    BookTotal,
+    CardChange,
+    IdempotencyRecord,
+    MonthRecord,
+    Posting,
+    QueuedContribution,
+    Registration,
+    Rejection,
+    WebhookReceipt,
+)
 
 
 class FakeCardStore:
@@ -168,3 +179,120 @@ class FakeSecrets:
     def put(self, name: str, value: str) -> None:
         if name == "token-hashing-key":
             self.key = base64.b64decode(value)
+
+
+class FakeContributionStore:
+    """Postings over a FakeCardStore's holders and accounts, with the DynamoDB store's contract."""
+
+    def __init__(self, cards: FakeCardStore, shards: int = 256) -> None:
+        self.cards = cards
+        self.shards = shards
+        self.postings: dict[str, Posting] = {}
+        self.month_records: dict[tuple[str, str], MonthRecord] = {}
+        self.shard_totals: dict[tuple[FundBook, int], BookTotal] = {}
+        self.rejected: dict[str, Rejection] = {}
+        self.fail_next: list[Exception] = []  # raised by the next post() calls, in order
+        self.holder_reads = 0
+
+    def holders_by_ssn(self, ssn_digests: Any) -> dict[str, Holder]:
+        self.holder_reads += 1
+        found = {}
+        for digest in ssn_digests:
+            person_id = self.cards.ssn_index.get(digest)
+            if person_id is not None and person_id in self.cards.holders:
+                found[digest] = self.cards.holders[person_id]
+        return found
+
+    def post(self, posting: Posting, attempt: int = 0) -> None:
+        from chalicelib.storage.contributions import month_key, shard_of
+
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+        with self.cards.lock:
+            if posting.contribution_id in self.postings:
+                raise DuplicateDelivery("posting exists already", label="posting")
+            account = self.cards.accounts.get(posting.person_id)
+            if posting.personal_account_fen > 0 and account is None:
+                raise HolderNotFound("The holder has no personal account")
+            self.postings[posting.contribution_id] = posting
+            key = (posting.person_id, month_key(posting.period, posting.insurance))
+            month = self.month_records.get(key)
+            paid_on = posting.paid_at.astimezone(CHINA).date()
+            self.month_records[key] = MonthRecord(
+                posting.person_id,
+                posting.insurance,
+                posting.period,
+                (month.amount_fen if month else 0) + posting.amount_fen,
+                (month.postings if month else 0) + 1,
+                (month.personal_account_fen if month else 0) + posting.personal_account_fen,
+                tuple(sorted({*(month.paid_on if month else ()), paid_on})),
+                tuple(sorted({*(month.contribution_ids if month else ()), posting.contribution_id})),
+            )
+            shard = (posting.book, shard_of(posting.contribution_id, attempt, self.shards))
+            total = self.shard_totals.get(shard, BookTotal(posting.book))
+            self.shard_totals[shard] = total.plus(posting.amount_fen, 1, posting.personal_account_fen)
+            if posting.personal_account_fen > 0 and account is not None:
+                self.cards.accounts[posting.person_id] = replace(
+                    account,
+                    balance_fen=account.balance_fen + posting.personal_account_fen,
+                    version=account.version + 1,
+                )
+
+    def get_posting(self, contribution_id: str) -> Posting | None:
+        return self.postings.get(contribution_id)
+
+    def reject(self, rejection: Rejection) -> None:
+        with self.cards.lock:
+            first = self.rejected.get(rejection.key)
+            self.rejected[rejection.key] = replace(
+                rejection,
+                first_at=first.first_at if first else rejection.at,
+                receives=(first.receives if first else 0) + 1,
+            )
+
+    def rejections(self, limit: int, cursor: str | None = None) -> tuple[list[Rejection], str | None]:
+        keys = sorted(self.rejected)
+        start = keys.index(cursor) + 1 if cursor in keys else 0
+        page = keys[start : start + limit]
+        more = start + limit < len(keys)
+        found = sorted((self.rejected[k] for k in page), key=lambda r: r.at, reverse=True)
+        return found, (page[-1] if more and page else None)
+
+    def posted(self, contribution_ids: Any) -> set[str]:
+        return {i for i in contribution_ids if i in self.postings}
+
+    def months(self, person_id: str) -> list[MonthRecord]:
+        return [m for (p, _), m in sorted(self.month_records.items()) if p == person_id]
+
+    def months_page(
+        self, person_id: str, limit: int, before: str | None = None
+    ) -> tuple[list[MonthRecord], str | None]:
+        keys = sorted((k for p, k in self.month_records if p == person_id), reverse=True)
+        if before:
+            keys = [k for k in keys if k < before]
+        page = keys[:limit]
+        more = len(keys) > limit
+        return [self.month_records[(person_id, k)] for k in page], (page[-1] if more else None)
+
+    def book_totals(self) -> dict[FundBook, BookTotal]:
+        totals = {b: BookTotal(b) for b in FundBook}
+        for (book, _), t in self.shard_totals.items():
+            totals[book] = totals[book].plus(t.total_fen, t.postings, t.personal_account_fen)
+        return totals
+
+    def postings_by_book(self) -> dict[FundBook, BookTotal]:
+        totals = {b: BookTotal(b) for b in FundBook}
+        for p in self.postings.values():
+            totals[p.book] = totals[p.book].plus(p.amount_fen, 1, p.personal_account_fen)
+        return totals
+
+
+class FakeContributionQueue:
+    def __init__(self) -> None:
+        self.sent: list[QueuedContribution] = []
+        self.fail: Exception | None = None
+
+    def send(self, messages: Any) -> None:
+        if self.fail is not None:
+            raise self.fail
+        self.sent.extend(messages)

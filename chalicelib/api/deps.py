@@ -7,7 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from chalicelib.services.clock import Clock, utc_now
-from chalicelib.services.ports import CardStore, IdempotencyStore, SecretSource
+from chalicelib.services.ports import (
+    CardStore,
+    ContributionQueue,
+    ContributionStore,
+    IdempotencyStore,
+    SecretSource,
+)
 from chalicelib.settings import settings
 
 
@@ -18,6 +24,9 @@ class Deps:
     secrets: SecretSource
     clock: Clock = utc_now
     new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
+    # Contribution posting; None where a caller (a test world) does not use it.
+    contributions: ContributionStore | None = None
+    contribution_queue: ContributionQueue | None = None
 
 
 _deps: Deps | None = None
@@ -26,13 +35,17 @@ _deps: Deps | None = None
 def deps() -> Deps:
     global _deps
     if _deps is None:
+        from chalicelib.storage.contributions import DynamoContributionStore
         from chalicelib.storage.dynamo import DynamoCardStore, DynamoIdempotencyStore
+        from chalicelib.storage.queues import SqsContributionQueue
         from chalicelib.storage.secrets import SecretsManagerSource
 
         _deps = Deps(
             store=DynamoCardStore(),
             idempotency=DynamoIdempotencyStore(),
             secrets=SecretsManagerSource(settings().secrets_prefix),
+            contributions=DynamoContributionStore(),
+            contribution_queue=SqsContributionQueue(settings().contributions_queue),
         )
     return _deps
 

@@ -37,6 +37,8 @@ STATUS_BY_SLUG: dict[str, int] = {
     "idempotency-key-invalid": 400,
     "idempotency-key-in-use": 409,
     "idempotency-key-reused": 422,
+    "invalid-contribution": 422,
+    "contribution-ineligible": 422,
 }
 RETRY_AFTER_SECONDS = "1"
 

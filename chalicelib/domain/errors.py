@@ -114,6 +114,18 @@ class DuplicateDelivery(DomainError):
     title = "Already processed"
 
 
+class InvalidContribution(InvalidInput):
+    slug = "invalid-contribution"
+    title = "The contribution message is not valid"
+
+
+class ContributionIneligible(DomainError):
+    """The holder may not make this contribution (participation, payer or working age)."""
+
+    slug = "contribution-ineligible"
+    title = "The holder is not eligible for this contribution"
+
+
 class StorageBusy(DomainError):
     """Throttled or conflicting: safe to retry later."""
 

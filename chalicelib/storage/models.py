@@ -13,6 +13,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.models import Model
@@ -177,6 +178,80 @@ class IdempotencyModel(Model):
     body = UnicodeAttribute(null=True)
 
 
+class PostingModel(Model):
+    """One posted contribution. Its key makes posting idempotent: a conditional put."""
+
+    class Meta(_Meta):
+        table_name = table_name("contribution-postings")
+
+    contribution_id = UnicodeAttribute(hash_key=True)
+    person_id = UnicodeAttribute()
+    insurance = UnicodeAttribute()
+    book = UnicodeAttribute()
+    period = UnicodeAttribute()
+    payer = UnicodeAttribute()
+    employer_id = UnicodeAttribute(null=True)
+    amount_fen = NumberAttribute()
+    personal_account_fen = NumberAttribute(default=0)
+    paid_at = UTCDateTimeAttribute()
+    posted_at = UTCDateTimeAttribute()
+    shard = NumberAttribute()  # the shard of the book that counted it
+    source = UnicodeAttribute(null=True)
+
+
+class ContributionMonthModel(Model):
+    """A holder's payments for one insurance type and month, added up (sort key "YYYY-MM#type")."""
+
+    class Meta(_Meta):
+        table_name = table_name("contribution-months")
+
+    person_id = UnicodeAttribute(hash_key=True)
+    month_key = UnicodeAttribute(range_key=True)
+    insurance = UnicodeAttribute()
+    period = UnicodeAttribute()
+    book = UnicodeAttribute()
+    amount_fen = NumberAttribute(default=0)
+    postings = NumberAttribute(default=0)
+    personal_account_fen = NumberAttribute(default=0)
+    paid_on = UnicodeSetAttribute(null=True)  # China dates of the payments
+    contribution_ids = UnicodeSetAttribute(null=True)
+
+
+class FundBookShardModel(Model):
+    """One shard of a fund book's running totals ("medical#017"), added to by each posting."""
+
+    class Meta(_Meta):
+        table_name = table_name("fund-books")
+
+    shard_key = UnicodeAttribute(hash_key=True)
+    book = UnicodeAttribute()
+    shard = NumberAttribute()
+    total_fen = NumberAttribute(default=0)
+    postings = NumberAttribute(default=0)
+    personal_account_fen = NumberAttribute(default=0)
+
+
+class ContributionRejectionModel(Model):
+    """A contribution message that can never post, with the reason, for the operator."""
+
+    class Meta(_Meta):
+        table_name = table_name("contribution-rejections")
+
+    rejection_key = UnicodeAttribute(hash_key=True)  # contribution id, or "message:<id>"
+    contribution_id = UnicodeAttribute(null=True)
+    message_id = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    detail = UnicodeAttribute()
+    ssn_masked = UnicodeAttribute(null=True)
+    period = UnicodeAttribute(null=True)
+    insurance = UnicodeAttribute(null=True)
+    source = UnicodeAttribute(null=True)
+    first_rejected_at = UTCDateTimeAttribute()
+    last_rejected_at = UTCDateTimeAttribute()
+    receives = NumberAttribute(default=0)
+    expires_at = TTLAttribute(null=True)
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     CardModel,
     CardEventModel,
@@ -189,6 +264,10 @@ ALL_MODELS: tuple[type[Model], ...] = (
     WebhookReceiptModel,
     RegistrationModel,
     IdempotencyModel,
+    PostingModel,
+    ContributionMonthModel,
+    FundBookShardModel,
+    ContributionRejectionModel,
 )
 
 

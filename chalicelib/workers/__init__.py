@@ -1,0 +1,1 @@
+"""Queue entry points: parse each message, call a service, report what failed."""

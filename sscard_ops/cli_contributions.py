@@ -1,0 +1,299 @@
+"""`sscard contributions import|rejected` and `sscard funds`: contribution posting for operators.
+
+Mounted on the `sscard` app by sscard_ops/cli.py (`cli_contributions.register(app)`). The
+commands reach the stage's stores the way the others do (cli.connect()), imported when a
+command runs so that `sscard --help` stays fast and this module never imports cli.py at load.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from chalicelib.domain.errors import DomainError, StorageBusy
+from chalicelib.services import contributions
+from chalicelib.services.ports import QueuedContribution
+
+COLUMNS = ("contribution_id", "ssn", "period", "insurance", "payer", "employer_id", "amount_fen", "paid_at")
+OPTIONAL = {"employer_id"}
+SEND_CHUNK = 10  # one SendMessageBatch
+SHOW_PROBLEMS = 20
+
+contributions_app = typer.Typer(help="Queue contribution files and see the ones that could not post.")
+contributions_app.info.no_args_is_help = True
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(contributions_app, name="contributions")
+    app.command("funds")(funds)
+
+
+def _consoles() -> tuple[Console, Console]:
+    from sscard_ops.cli import console, err
+
+    return console, err
+
+
+# --- import ------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportSummary:
+    rows: int = 0
+    queued: int = 0
+    invalid: list[tuple[int, str, str]] = field(default_factory=list)  # line, id, reason
+    repeated: list[tuple[int, str]] = field(default_factory=list)  # line, id
+    not_queued: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.invalid or self.repeated or self.not_queued)
+
+
+def row_message(row: dict[str, str | None]) -> dict[str, Any]:
+    """A CSV row as a contribution message: amount_fen a number, an empty employer_id absent."""
+    message: dict[str, Any] = {k: (row.get(k) or "").strip() for k in COLUMNS}
+    if not message["employer_id"]:
+        del message["employer_id"]
+    amount = message["amount_fen"]
+    message["amount_fen"] = int(amount) if amount.isdigit() else amount
+    return message
+
+
+def check_columns(path: Path) -> None:
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        header = next(csv.reader(f), [])
+    missing = [c for c in COLUMNS if c not in header and c not in OPTIONAL]
+    if missing:
+        raise typer.BadParameter(f"{path} has no column(s): {', '.join(missing)}")
+
+
+def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str | None]]]:
+    check_columns(path)
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        for row in reader:
+            yield reader.line_num, row
+
+
+def import_file(
+    path: Path, queue: Any, source: str, now: Any, progress: Progress | None = None
+) -> ImportSummary:
+    """Validate every row as the API would and queue the valid ones, SEND_CHUNK at a time."""
+    summary = ImportSummary()
+    total = sum(1 for _ in read_rows(path))
+    task = progress.add_task("Queueing", total=total) if progress else None
+    seen: set[str] = set()
+    chunk: list[QueuedContribution] = []
+
+    def flush() -> None:
+        if not chunk:
+            return
+        try:
+            queue.send(list(chunk))
+            summary.queued += len(chunk)
+        except StorageBusy:
+            summary.not_queued += len(chunk)
+        chunk.clear()
+
+    for line, row in read_rows(path):
+        summary.rows += 1
+        message = row_message(row)
+        cid = str(message.get("contribution_id") or "")
+        try:
+            contributions.validate(message, now)
+        except DomainError as exc:
+            summary.invalid.append((line, cid, f"{exc.slug}: {exc.detail}"))
+        else:
+            if cid in seen:
+                summary.repeated.append((line, cid))
+            else:
+                seen.add(cid)
+                chunk.append(QueuedContribution(cid, json.dumps(message), source))
+                if len(chunk) == SEND_CHUNK:
+                    flush()
+        if progress is not None and task is not None:
+            progress.advance(task)
+    flush()
+    return summary
+
+
+@contributions_app.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV file")],
+    source: Annotated[
+        str, typer.Option(help="Recorded with each posting as the sending system")
+    ] = "sscard-cli",
+) -> None:
+    """Queue a CSV file of contribution messages, one per row.
+
+    Columns: contribution_id, ssn, period (YYYY-MM), insurance, payer, employer_id (when the
+    employer pays), amount_fen, paid_at (ISO 8601). Every row is checked as POST
+    /v1/contributions checks it; valid rows are queued, the others listed. Importing a file
+    again is safe: a contribution_id posts once.
+    """
+    from sscard_ops.cli import connect, now, reported
+
+    console, err = _consoles()
+    check_columns(file)
+    ops = connect()
+    from chalicelib.storage.queues import SqsContributionQueue
+
+    queue = SqsContributionQueue(ops.stage_env["CONTRIBUTIONS_QUEUE"])
+    with (
+        reported(ops),
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=False,
+        ) as progress,
+    ):
+        summary = import_file(file, queue, source, now(), progress)
+    table = Table(title=f"Imported {file.name}", title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for label, value in (
+        ("rows", summary.rows),
+        ("queued", summary.queued),
+        ("invalid", len(summary.invalid)),
+        ("repeated contribution_id", len(summary.repeated)),
+        ("not queued (queue unavailable)", summary.not_queued),
+    ):
+        table.add_row(label, str(value))
+    console.print(table)
+    if summary.invalid or summary.repeated:
+        problems = Table(title="Rows not queued", title_justify="left")
+        for column in ("line", "contribution_id", "reason"):
+            problems.add_column(column, overflow="fold")
+        listed = [(str(line), cid, reason) for line, cid, reason in summary.invalid]
+        listed += [
+            (str(line), cid, "repeated: an earlier row has this contribution_id")
+            for line, cid in summary.repeated
+        ]
+        for row in sorted(listed, key=lambda r: int(r[0]))[:SHOW_PROBLEMS]:
+            problems.add_row(*row)
+        console.print(problems)
+        if len(listed) > SHOW_PROBLEMS:
+            console.print(f"... and {len(listed) - SHOW_PROBLEMS} more")
+    if summary.not_queued:
+        err.print("[yellow]Some rows were not queued; run the import again (queued rows post once).[/]")
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+# --- rejected --------------------------------------------------------------------------------
+
+
+@contributions_app.command("rejected")
+def rejected_command(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many to list")] = 50,
+    cursor: Annotated[str | None, typer.Option(help="Continue where the previous listing stopped")] = None,
+) -> None:
+    """Contribution messages that can never post, with the reason (they also go to the DLQ)."""
+    from sscard_ops.cli import connect, reported
+
+    console, _ = _consoles()
+    ops = connect()
+    from chalicelib.storage.contributions import DynamoContributionStore
+
+    with reported(ops):
+        rows, next_cursor = contributions.rejected(DynamoContributionStore(), limit, cursor)
+    table = Table(title="Rejected contributions", title_justify="left")
+    for column in (
+        "last rejected",
+        "contribution",
+        "ssn",
+        "period",
+        "insurance",
+        "reason",
+        "detail",
+        "receives",
+    ):
+        table.add_column(column, overflow="fold")
+    for r, posted_since in rows:
+        table.add_row(
+            r.at.isoformat(timespec="seconds"),
+            r.contribution_id or r.key,
+            r.ssn_masked or "",
+            r.period or "",
+            r.insurance or "",
+            r.reason + (" (posted since)" if posted_since else ""),
+            r.detail,
+            str(r.receives),
+        )
+    console.print(table)
+    if not rows:
+        console.print("No rejected contributions.")
+    if next_cursor:
+        console.print(f"More: sscard contributions rejected --cursor {next_cursor}", soft_wrap=True)
+
+
+# --- funds -----------------------------------------------------------------------------------
+
+
+def yuan(fen: int) -> str:
+    sign = "-" if fen < 0 else ""
+    return f"{sign}{abs(fen) // 100:,}.{abs(fen) % 100:02d}"
+
+
+def funds(
+    check: Annotated[
+        bool,
+        typer.Option(help="Also prove each book equals the sum of its postings (reads every posting)"),
+    ] = False,
+) -> None:
+    """Each fund book's total and posting count (summed over its shards)."""
+    from sscard_ops.cli import connect, reported
+
+    console, err = _consoles()
+    ops = connect()
+    from chalicelib.storage.contributions import DynamoContributionStore
+
+    store = DynamoContributionStore()
+    with reported(ops):
+        checks = contributions.check_books(store) if check else None
+        totals = {c.book: c.books for c in checks} if checks else store.book_totals()
+    table = Table(title="Fund books", title_justify="left")
+    for column, justify in (
+        ("book", "left"),
+        ("total (yuan)", "right"),
+        ("total fen", "right"),
+        ("postings", "right"),
+        ("to personal accounts (yuan)", "right"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    if checks:
+        table.add_column("postings say", justify="right")
+    for book, total in totals.items():
+        row = [
+            book.value,
+            yuan(total.total_fen),
+            str(total.total_fen),
+            str(total.postings),
+            yuan(total.personal_account_fen),
+        ]
+        if checks:
+            c = next(c for c in checks if c.book is book)
+            row.append(
+                "balanced" if c.balanced else f"[red]{c.postings.total_fen} fen, {c.postings.postings}[/]"
+            )
+        table.add_row(*row)
+    console.print(table)
+    if checks is not None:
+        if all(c.balanced for c in checks):
+            console.print("[green]Every book equals the sum of its postings.[/]")
+        else:
+            err.print("[red]A book does not equal the sum of its postings.[/]")
+            raise typer.Exit(1)
