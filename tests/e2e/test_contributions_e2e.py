@@ -4,7 +4,6 @@ the poller feeding the worker, then the fund books, the personal account, the co
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 import uuid
@@ -243,4 +242,3 @@ def test_an_ineligible_contribution_is_rejected_with_its_reason(stack, people):
     assert books(stack) == before
     out = stack.cli("contributions", "rejected", "--limit", "1000").stdout
     assert f["ssn"] not in out  # only a masked SSN is ever stored
-    assert json.dumps(ineligible)  # the message itself stays in the queue, then the DLQ
