@@ -230,3 +230,33 @@ def test_posted_tells_which_contributions_exist(stores):
     store.post(posting(holder.person_id, "c-a"))
     assert store.posted({"c-a", "c-b"}) == {"c-a"}
     assert store.posted(set()) == set()
+
+
+# --- earmarking: a posting names one book, and only posting writes to the books ----------------
+
+
+@pytest.mark.parametrize("insurance", list(InsuranceType))
+def test_each_posting_transaction_adds_to_exactly_its_own_book(insurance):
+    from chalicelib.domain.contributions import BOOK_OF
+    from chalicelib.storage.contributions import posting_items
+
+    items = posting_items(posting("P-1", insurance=insurance, personal=100), shard=7)
+    books = [label for label in items.labels() if label.startswith("book:")]
+    assert books == [f"book:{BOOK_OF[insurance].value}#007"]
+    [(_, shard_item, actions, _)] = [u for u in items.updates if u[0].startswith("book:")]
+    assert shard_item.shard_key == f"{BOOK_OF[insurance].value}#007"
+    assert all(type(a).__name__ in ("AddAction", "SetAction") for a in actions)  # adds, never moves
+
+
+def test_no_other_code_writes_a_fund_book():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "chalicelib"
+    users = set()
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        if any(isinstance(n, ast.Name) and n.id == "FundBookShardModel" for n in ast.walk(tree)):
+            users.add(path.relative_to(root).as_posix())
+    # Declared (and listed in ALL_MODELS) in models.py; written only by posting_items().
+    assert users == {"storage/models.py", "storage/contributions.py"}
