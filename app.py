@@ -2,7 +2,7 @@
 
 from chalice.app import Chalice
 
-from chalicelib.api import cards, contributions, me, meta, webhooks
+from chalicelib.api import cards, contributions, me, me_payments, meta, payments, webhooks
 from chalicelib.api.middleware import problem_middleware
 from chalicelib.logs import configure
 from chalicelib.settings import settings
@@ -11,7 +11,7 @@ from chalicelib.workers import contributions as contribution_worker
 configure(settings().log_level)
 app = Chalice(app_name="sscard")
 app.register_middleware(problem_middleware, "http")
-for blueprint in (meta.bp, cards.bp, webhooks.bp, me.bp, contributions.bp):
+for blueprint in (meta.bp, cards.bp, webhooks.bp, me.bp, contributions.bp, payments.bp, me_payments.bp):
     app.register_blueprint(blueprint)
 # Queue handlers (each is a Lambda function of its own, fed by its SQS queue).
 app.register_blueprint(contribution_worker.bp)

@@ -17,6 +17,7 @@ ENVIRONMENT_VARIABLES = (
     "LOG_LEVEL",
     "CONTRIBUTIONS_QUEUE",
     "CONTRIBUTION_POLICY",
+    "PAYMENT_MAX_AMOUNT_FEN",
 )
 
 
@@ -33,6 +34,9 @@ class Settings:
     # JSON overrides of ContributionPolicy's defaults (retirement ages, personal-account
     # shares; see chalicelib/domain/contributions.py). Empty or {}: the documented defaults.
     contribution_policy: str
+    # The largest card payment, in fen (domain/payments.py documents the default, 5,000,000).
+    # Empty: the default.
+    payment_max_amount_fen: str
     # Requests larger than this are refused before parsing (413).
     max_body_bytes: int = 64 * 1024
 
@@ -49,6 +53,7 @@ def load() -> Settings:
         log_level=env.get("LOG_LEVEL", "INFO"),
         contributions_queue=env.get("CONTRIBUTIONS_QUEUE", f"sscard-{stage}-contributions"),
         contribution_policy=env.get("CONTRIBUTION_POLICY", "{}"),
+        payment_max_amount_fen=env.get("PAYMENT_MAX_AMOUNT_FEN", ""),
     )
 
 

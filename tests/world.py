@@ -12,6 +12,8 @@ from standardwebhooks.webhooks import Webhook
 from chalicelib.api.deps import Deps
 from sscard_ops import devjwt
 from sscard_ops.seed import Seeded, seed
+from tests.fake_payments import FakePaymentStore
+from tests.fakes import FakeCardStore
 
 ISSUER = "https://auth.sscard.local/"
 AUDIENCE = "sscard-mobile"
@@ -19,9 +21,15 @@ _PRIVATE_PEM = devjwt.new_private_key_pem()
 
 
 class World:
-    def __init__(self, store: Any, idempotency: Any, secrets: Any, now: datetime) -> None:
+    def __init__(
+        self, store: Any, idempotency: Any, secrets: Any, now: datetime, payments: Any = None
+    ) -> None:
         self.store = store
         self.idempotency = idempotency
+        # Over the fakes, payments share the fake cards, accounts and idempotency records.
+        if payments is None and isinstance(store, FakeCardStore):
+            payments = FakePaymentStore(store, idempotency)
+        self.payments = payments
         self.secrets = secrets
         self.now = now
         self.private_pem = _PRIVATE_PEM
@@ -32,7 +40,9 @@ class World:
             secrets.banks[self.seeded.bank_code] = [self.seeded.bank_secret]
 
     def deps(self) -> Deps:
-        return Deps(self.store, self.idempotency, self.secrets, clock=lambda: self.now)
+        return Deps(
+            self.store, self.idempotency, self.secrets, clock=lambda: self.now, payments=self.payments
+        )
 
     def auth(self, role: str) -> dict[str, str]:
         """Headers of a seeded institution ('pharmacy', 'hospital'...) or holder ('alice'...)."""

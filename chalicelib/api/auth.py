@@ -14,6 +14,7 @@ from chalice.app import Request
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.holders import Institution, InstitutionKind
 from chalicelib.services.digests import token_digest
+from chalicelib.services.ports import CardStore
 from chalicelib.settings import settings
 
 from .deps import deps
@@ -46,13 +47,19 @@ def authenticate(request: Request) -> Caller:
     if token.count(".") == 2:
         return Caller(MOBILE, person_id=_verify_jwt(token))
     d = deps()
-    credential = d.store.get_credential(token_digest(d.secrets.hashing_key(), token))
+    digest = token_digest(d.secrets.hashing_key(), token)
+    institution = d.institutions.lookup(digest, lambda: _institution_of(d.store, digest))
+    return Caller(institution.kind.value, institution=institution)
+
+
+def _institution_of(store: CardStore, digest: str) -> Institution:
+    credential = store.get_credential(digest)
     if credential is None:
         raise unauthenticated("The token is not valid")
-    institution = d.store.get_institution(credential.institution_id)
+    institution = store.get_institution(credential.institution_id)
     if institution is None:
         raise unauthenticated("The token's institution no longer exists")
-    return Caller(institution.kind.value, institution=institution)
+    return institution
 
 
 def require_institution(request: Request, *kinds: InstitutionKind) -> Institution:

@@ -6,7 +6,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from chalicelib.domain.payments import PaymentPolicy
 from chalicelib.services.clock import Clock, utc_now
+from chalicelib.services.payment_ports import PaymentStore
 from chalicelib.services.ports import (
     CardStore,
     ContributionQueue,
@@ -15,6 +17,8 @@ from chalicelib.services.ports import (
     SecretSource,
 )
 from chalicelib.settings import settings
+
+from .institution_cache import InstitutionCache
 
 
 @dataclass
@@ -27,6 +31,11 @@ class Deps:
     # Contribution posting; None where a caller (a test world) does not use it.
     contributions: ContributionStore | None = None
     contribution_queue: ContributionQueue | None = None
+    # Card swipes; None where a caller (a test world) does not use them.
+    payments: PaymentStore | None = None
+    payment_policy: PaymentPolicy = field(default_factory=PaymentPolicy)
+    # Token digest -> institution, for a short time (institution_cache.py explains).
+    institutions: InstitutionCache = field(default_factory=InstitutionCache)
 
 
 _deps: Deps | None = None
@@ -37,6 +46,7 @@ def deps() -> Deps:
     if _deps is None:
         from chalicelib.storage.contributions import DynamoContributionStore
         from chalicelib.storage.dynamo import DynamoCardStore, DynamoIdempotencyStore
+        from chalicelib.storage.payments import DynamoPaymentStore
         from chalicelib.storage.queues import SqsContributionQueue
         from chalicelib.storage.secrets import SecretsManagerSource
 
@@ -46,6 +56,8 @@ def deps() -> Deps:
             secrets=SecretsManagerSource(settings().secrets_prefix),
             contributions=DynamoContributionStore(),
             contribution_queue=SqsContributionQueue(settings().contributions_queue),
+            payments=DynamoPaymentStore(),
+            payment_policy=PaymentPolicy.from_setting(settings().payment_max_amount_fen),
         )
     return _deps
 

@@ -30,8 +30,7 @@ def idempotent(
     now = int(d.clock().timestamp())
     try:
         scoped = idempotency.scope_key(caller_id, key)
-        target = f"{request.context.get('resourcePath', '')}?{sorted((request.uri_params or {}).items())}"
-        print_ = idempotency.fingerprint(request.method, target, raw_body(request))
+        print_ = request_fingerprint(request)
         stored = idempotency.begin(d.idempotency, scoped, print_, now)
     except Exception as exc:
         return as_problem(exc).response()
@@ -53,6 +52,12 @@ def idempotent(
     body = response.body if isinstance(response.body, str) else json.dumps(response.body)
     _quietly(lambda: idempotency.finish(d.idempotency, scoped, print_, now, response.status_code, body))
     return response
+
+
+def request_fingerprint(request: Request) -> str:
+    """Method, route and path parameters, and the body: the same key on another request differs."""
+    target = f"{request.context.get('resourcePath', '')}?{sorted((request.uri_params or {}).items())}"
+    return idempotency.fingerprint(request.method, target, raw_body(request))
 
 
 def _quietly(action: Callable[[], None]) -> None:

@@ -37,6 +37,11 @@ STATUS_BY_SLUG: dict[str, int] = {
     "idempotency-key-invalid": 400,
     "idempotency-key-in-use": 409,
     "idempotency-key-reused": 422,
+    "amount-out-of-range": 422,
+    "insufficient-balance": 409,
+    "payment-not-found": 404,
+    "payment-already-cancelled": 409,
+    "invalid-cursor": 422,
     "invalid-contribution": 422,
     "contribution-ineligible": 422,
 }

@@ -9,8 +9,9 @@ from pynamodb.exceptions import PynamoDBException, TransactWriteError
 
 from chalicelib.domain.errors import ConcurrentUpdate, DomainError, DuplicateDelivery, StorageBusy
 
-# Labels of transaction items whose failed condition means "delivered before".
-DUPLICATE_LABELS = ("receipt", "payment", "posting")
+# Labels of transaction items whose failed condition means "delivered before"
+# ("idempotency": a request with the same Idempotency-Key finished first).
+DUPLICATE_LABELS = ("receipt", "payment", "posting", "idempotency")
 THROTTLING_CODES = {
     "ThrottlingException",
     "ProvisionedThroughputExceededException",
@@ -51,8 +52,8 @@ def _from_transaction(exc: TransactWriteError, labels: Sequence[str]) -> DomainE
             return ConcurrentUpdate(f"{label} changed concurrently", label=label)
     if any(code in THROTTLING_CODES for _, code in codes):
         return StorageBusy("The database is busy")
-    if any(code == "TransactionConflict" for _, code in codes) or (
-        exc.cause_response_code == "TransactionConflictException"
-    ):
-        return ConcurrentUpdate("Another transaction touched the same item")
+    conflicts = [label for label, code in codes if code == "TransactionConflict"]
+    if conflicts or exc.cause_response_code == "TransactionConflictException":
+        # The label says which item another transaction was writing at that moment.
+        return ConcurrentUpdate("Another transaction touched the same item", label=(conflicts or ["?"])[0])
     return StorageBusy("The database did not complete the write")

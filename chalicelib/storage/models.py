@@ -16,6 +16,7 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 
@@ -252,6 +253,55 @@ class ContributionRejectionModel(Model):
     expires_at = TTLAttribute(null=True)
 
 
+class HolderPaymentsIndex(GlobalSecondaryIndex["PaymentModel"]):  # type: ignore[no-untyped-call]
+    """A holder's payments, newest first (query descending on sort_key)."""
+
+    class Meta:
+        index_name = "by-holder"
+        projection = AllProjection()
+
+    person_id = UnicodeAttribute(hash_key=True)
+    sort_key = UnicodeAttribute(range_key=True)
+
+
+class InstitutionDayIndex(GlobalSecondaryIndex["PaymentModel"]):  # type: ignore[no-untyped-call]
+    """An institution's payments of one business day, for reconciliation."""
+
+    class Meta:
+        index_name = "by-institution-day"
+        projection = AllProjection()
+
+    institution_day = UnicodeAttribute(hash_key=True)  # institution id # YYYY-MM-DD (China time)
+    sort_key = UnicodeAttribute(range_key=True)
+
+
+class PaymentModel(Model):
+    """One card swipe. Money is integer fen; sort_key is paid_at (UTC, microseconds) # payment_id."""
+
+    class Meta(_Meta):
+        table_name = table_name("payments")
+
+    payment_id = UnicodeAttribute(hash_key=True)
+    institution_id = UnicodeAttribute()
+    institution_name = UnicodeAttribute()
+    institution_day = UnicodeAttribute()
+    card_no = UnicodeAttribute()
+    person_id = UnicodeAttribute()
+    sort_key = UnicodeAttribute()
+    amount_fen = NumberAttribute()
+    account_paid_fen = NumberAttribute()
+    self_pay_fen = NumberAttribute()
+    self_pay = UnicodeAttribute()
+    state = UnicodeAttribute()
+    paid_at = UTCDateTimeAttribute()
+    balance_after_fen = NumberAttribute()
+    card_activated = BooleanAttribute(default=False)
+    cancelled_at = UTCDateTimeAttribute(null=True)
+
+    by_holder = HolderPaymentsIndex()
+    by_institution_day = InstitutionDayIndex()
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     CardModel,
     CardEventModel,
@@ -264,6 +314,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     WebhookReceiptModel,
     RegistrationModel,
     IdempotencyModel,
+    PaymentModel,
     PostingModel,
     ContributionMonthModel,
     FundBookShardModel,

@@ -1,0 +1,142 @@
+"""Bodies of the card-swipe endpoints. Amounts are integer fen: floats, strings and booleans
+are refused by strict validation; the range (1 to the configured maximum) by the domain."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from chalicelib.domain.payments import DEFAULT_MAX_AMOUNT_FEN
+
+from .schemas import CARD_NO, Answer, Body
+
+PAYMENT_ID = r"^[A-Za-z0-9_-]{1,64}$"
+AMOUNT = Field(
+    description=(
+        "Integer fen, from 1 to the configured maximum per payment "
+        f"(default {DEFAULT_MAX_AMOUNT_FEN}); anything else is a 422 problem"
+    ),
+    json_schema_extra={"minimum": 1, "maximum": DEFAULT_MAX_AMOUNT_FEN},
+)
+
+# --- requests ---------------------------------------------------------------------
+
+
+class PaymentRequestBody(Body):
+    card_no: str = CARD_NO
+    amount_fen: int = AMOUNT
+    self_pay: Literal["allowed", "refused"] = Field(
+        default="allowed",
+        description=(
+            "allowed: the personal account pays what it can, the rest is self_pay_fen. "
+            "refused: all from the account, or nothing (insufficient-balance)"
+        ),
+    )
+    previous_card_no: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{16,19}$",
+        description=(
+            "A pharmacy's first use of a new card: the original medical insurance card, inserted "
+            "first. Activates the new card, carries the account over and pays, in one step"
+        ),
+    )
+
+
+class TheirPayment(Body):
+    payment_id: str = Field(pattern=PAYMENT_ID)
+    account_paid_fen: int = Field(ge=0)
+
+
+class ReconciliationRequest(Body):
+    date: str = Field(
+        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description="The business day (China time), YYYY-MM-DD"
+    )
+    count: int = Field(ge=0, description="How many payments you took that day (cancelled ones excluded)")
+    total_fen: int = Field(ge=0, description="The sum of their account_paid_fen")
+    payments: list[TheirPayment] | None = Field(
+        default=None,
+        max_length=2000,
+        description="Optional: your payments of the day, so the ones that differ can be named",
+    )
+
+    @field_validator("date")
+    @classmethod
+    def _is_a_date(cls, value: str) -> str:
+        dt.date.fromisoformat(value)  # ValueError: pydantic reports it as a field error
+        return value
+
+
+# --- responses --------------------------------------------------------------------
+
+
+class PaymentAnswer(Answer):
+    payment_id: str
+    account_paid_fen: int = Field(description="Paid from the personal account")
+    self_pay_fen: int = Field(description="Left for the holder to pay")
+    balance_fen: int = Field(description="The personal account's balance after this payment")
+    card_activated: bool = Field(description="True when this payment activated the card (pharmacy first use)")
+    amount_fen: int
+    state: Literal["completed", "cancelled"]
+    paid_at: dt.datetime
+
+
+class PaymentView(Answer):
+    payment_id: str
+    card_no: str
+    amount_fen: int
+    account_paid_fen: int
+    self_pay_fen: int
+    self_pay: Literal["allowed", "refused"]
+    state: Literal["completed", "cancelled"]
+    paid_at: dt.datetime
+    cancelled_at: dt.datetime | None
+    card_activated: bool
+
+
+class DayFiguresView(Answer):
+    count: int
+    total_fen: int = Field(description="The sum of account_paid_fen")
+
+
+class DifferenceView(Answer):
+    payment_id: str
+    reason: Literal["only_ours", "only_theirs", "amount_differs", "cancelled"]
+    ours_fen: int | None
+    theirs_fen: int | None
+
+
+class ReconciliationAnswer(Answer):
+    date: str
+    status: Literal["matched", "mismatched"]
+    ours: DayFiguresView
+    theirs: DayFiguresView
+    differences: list[DifferenceView] = Field(description="Named when you sent your payments")
+    our_payments: list[PaymentView] = Field(
+        description="When mismatched and you sent no list: our payments of the day, to compare"
+    )
+
+
+class AccountAnswer(Answer):
+    balance_fen: int
+    state: Literal["normal", "held"] = Field(description="held: a new card awaits activation")
+    card_no: str | None = Field(description="The card the account is on")
+    pending_card_no: str | None = Field(description="A new card awaiting activation")
+
+
+class MyPaymentView(Answer):
+    payment_id: str
+    paid_at: dt.datetime
+    institution_name: str
+    card_last4: str
+    amount_fen: int
+    account_paid_fen: int
+    self_pay_fen: int
+    state: Literal["completed", "cancelled"]
+    cancelled_at: dt.datetime | None
+
+
+class MyPaymentsAnswer(Answer):
+    payments: list[MyPaymentView] = Field(description="Newest first")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last")

@@ -1,0 +1,78 @@
+"""What the payment use cases need from storage. DynamoDB implements it; tests fake it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
+
+from chalicelib.domain.cards import Card
+from chalicelib.domain.holders import Account
+from chalicelib.domain.payments import Payment
+
+from .ports import CardChange, IdempotencyRecord
+
+# The transaction label of the idempotency record: a failed condition on it means
+# another request with the same key finished first (DuplicateDelivery), a
+# transaction conflict on it that one is still being written (ConcurrentUpdate).
+IDEMPOTENCY_LABEL = "idempotency"
+
+
+@dataclass(frozen=True)
+class PaymentRead:
+    """What one payment decides on, read in one consistent round trip where possible."""
+
+    card: Card | None
+    account: Account | None  # the account of the card's holder
+    key_record: IdempotencyRecord | None  # whatever is stored under the request's key
+
+
+@dataclass(frozen=True)
+class PaymentWrite:
+    """Everything one payment writes: one TransactWriteItems, all of it or nothing.
+
+    - the account: debited by `payment.account_paid_fen` on condition that its
+      version is still the one read (`account.version - 1`), its balance covers
+      the debit, and (unless `activation` moves it) it is normal and on the card;
+    - the card: still active (`card_guard`), or activated by `activation`;
+    - the payment record, which must not exist yet;
+    - the idempotency record, completed with the response, unless a live one exists;
+    - for a pharmacy's first use, the activation's cards and events. The
+      activation's account move is merged into `account`: DynamoDB refuses two
+      operations on one item in a transaction.
+    """
+
+    payment: Payment
+    account: Account  # as it will be: debited, version + 1 (and moved to the card on first use)
+    key_record: IdempotencyRecord  # completed: status and body of the answer
+    now: int  # epoch seconds; an expired or abandoned key record may be replaced
+    card_guard: Card | None = None
+    activation: CardChange | None = None
+
+
+class PaymentStore(Protocol):
+    def read_for_payment(self, card_no: str, scope_key: str) -> PaymentRead: ...
+
+    def commit_payment(self, write: PaymentWrite) -> None:
+        """All or nothing. DuplicateDelivery (label "idempotency") when the key was taken
+        meanwhile; ConcurrentUpdate when the card or account changed, or another
+        transaction holds one of the items; StorageBusy when throttled."""
+        ...
+
+    def get_payment(self, payment_id: str) -> Payment | None: ...
+
+    def cancel_payment(self, cancelled: Payment) -> None:
+        """Mark it cancelled and credit `account_paid_fen` back, atomically, on condition
+        that it was still completed (ConcurrentUpdate otherwise)."""
+        ...
+
+    def payments_of_holder(
+        self, person_id: str, limit: int, before: str | None = None
+    ) -> tuple[list[Payment], str | None]:
+        """Newest first, at most `limit`; `before` is the page key the previous page ended
+        with, and the second value is this page's last key when more may follow."""
+        ...
+
+    def payments_of_day(self, institution_id: str, day: date) -> list[Payment]:
+        """Every payment the institution took on that business day, in time order."""
+        ...

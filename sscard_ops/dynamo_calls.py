@@ -1,0 +1,98 @@
+"""Counting DynamoDB round trips with botocore's event hooks: a count, not a time.
+
+`before-send` fires once per HTTP request a client sends (retries included), so
+it counts round trips. Benchmarks and tests use it to hold the service to its
+budget (a payment: one read, one transactional write). The time from
+`before-send` to `response-received` (the database and the parsing of its
+answer) is summed too, so a benchmark can tell the service's own time apart.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+EVENT = "before-send.dynamodb"
+ANSWERED = "response-received.dynamodb"
+
+
+class DynamoCalls:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._started = threading.local()
+        self.sent: Counter[str] = Counter()  # operation name -> requests sent
+        self.seconds = 0.0  # waiting for DynamoDB, answers parsed
+
+    def on_send(self, event_name: str = "", **_: Any) -> None:
+        operation = event_name.rsplit(".", 1)[-1]
+        with self._lock:
+            self.sent[operation] += 1
+        self._started.at = time.perf_counter()
+
+    def on_answer(self, **_: Any) -> None:
+        started = getattr(self._started, "at", None)
+        if started is not None:
+            self._started.at = None
+            with self._lock:
+                self.seconds += time.perf_counter() - started
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.sent.values())
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.sent)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.sent.clear()
+            self.seconds = 0.0
+
+    def attach(self, client: Any) -> None:
+        """Count the requests of one boto3/botocore client."""
+        self.register(client.meta.events)
+
+    def register(self, emitter: Any) -> None:
+        emitter.register_first(EVENT, self.on_send)
+        emitter.register_last(ANSWERED, self.on_answer)
+
+
+def _drop_pynamodb_connections() -> None:
+    from chalicelib.storage.models import ALL_MODELS
+
+    for model in ALL_MODELS:
+        model._connection = None
+
+
+@contextmanager
+def counting_pynamodb() -> Iterator[DynamoCalls]:
+    """Count every request of the PynamoDB connections created inside the block.
+
+    PynamoDB makes a botocore session per connection and thread; inside the
+    block each new session carries the hook, and the models' cached connections
+    are dropped on entry and exit so they are made afresh. Stores keep their own
+    connection: create them inside the block.
+    """
+    import pynamodb.connection.base as base
+
+    calls = DynamoCalls()
+    original = base.get_session  # type: ignore[attr-defined]
+
+    def hooked_session() -> Any:
+        session = original()
+        calls.register(session.get_component("event_emitter"))
+        return session
+
+    base.get_session = hooked_session  # type: ignore[attr-defined,assignment]
+    _drop_pynamodb_connections()
+    try:
+        yield calls
+    finally:
+        base.get_session = original  # type: ignore[attr-defined]
+        _drop_pynamodb_connections()

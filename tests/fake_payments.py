@@ -1,0 +1,117 @@
+"""The payment store on the in-memory fakes: the same contract as DynamoDB.
+
+It shares the card store's cards and accounts and the idempotency store's
+records, because a payment writes all three atomically. Conditions are checked
+in DynamoDB's label order (checks, puts, updates) before anything is applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+from chalicelib.domain.cards import CardState
+from chalicelib.domain.errors import ConcurrentUpdate, DuplicateDelivery
+from chalicelib.domain.holders import AccountState
+from chalicelib.domain.payments import Payment, PaymentState
+from chalicelib.services.payment_ports import IDEMPOTENCY_LABEL, PaymentRead, PaymentWrite
+from chalicelib.services.ports import IdempotencyRecord
+from tests.fakes import FakeCardStore, FakeIdempotencyStore
+
+
+def key_is_free(record: IdempotencyRecord | None, now: int) -> bool:
+    return record is None or record.expires_at < now or (record.in_flight and record.locked_until < now)
+
+
+class FakePaymentStore:
+    def __init__(self, cards: FakeCardStore, keys: FakeIdempotencyStore) -> None:
+        self.cards = cards
+        self.keys = keys
+        self.payments: dict[str, Payment] = {}
+
+    def read_for_payment(self, card_no: str, scope_key: str) -> PaymentRead:
+        with self.cards.lock:
+            card = self.cards.cards.get(card_no)
+            account = self.cards.accounts.get(card.person_id) if card else None
+            return PaymentRead(card, account, self.keys.records.get(scope_key))
+
+    def commit_payment(self, write: PaymentWrite) -> None:
+        payment, account = write.payment, write.account
+        change = write.activation
+        with self.cards.lock, self.keys.lock:
+            if write.card_guard is not None:
+                card = self.cards.cards.get(payment.card_no)
+                if card is None or card.state is not CardState.ACTIVE:
+                    raise ConcurrentUpdate("card changed", label=f"card:{payment.card_no}")
+            for unchanged in change.unchanged_cards if change else ():
+                if self.cards._card_version(unchanged.card_no) != unchanged.version:
+                    raise ConcurrentUpdate("card changed", label=f"card:{unchanged.card_no}")
+            if payment.payment_id in self.payments:
+                raise DuplicateDelivery("payment exists already", label="payment")
+            if not key_is_free(self.keys.records.get(write.key_record.scope_key), write.now):
+                raise DuplicateDelivery("idempotency exists already", label=IDEMPOTENCY_LABEL)
+            for card in change.cards if change else ():
+                if self.cards._card_version(card.card_no) != card.version - 1:
+                    raise ConcurrentUpdate("card changed", label=f"card:{card.card_no}")
+            current = self.cards.accounts.get(account.person_id)
+            label = f"account:{account.person_id}"
+            if (
+                current is None
+                or current.version != account.version - 1
+                or current.balance_fen < payment.account_paid_fen
+            ):
+                raise ConcurrentUpdate("account changed", label=label)
+            elsewhere = current.state is not AccountState.NORMAL or current.card_no != payment.card_no
+            if change is None and elsewhere:
+                raise ConcurrentUpdate("account changed", label=label)
+            # Every condition holds: apply all of it.
+            self.payments[payment.payment_id] = payment
+            self.keys.records[write.key_record.scope_key] = write.key_record
+            for card in change.cards if change else ():
+                self.cards.cards[card.card_no] = card
+            for event in change.events if change else ():
+                self.cards.events.setdefault(event.card_no, []).append(event)
+            moved = account if change else current
+            self.cards.accounts[account.person_id] = replace(
+                moved,
+                balance_fen=current.balance_fen - payment.account_paid_fen,
+                version=account.version,
+            )
+
+    def get_payment(self, payment_id: str) -> Payment | None:
+        return self.payments.get(payment_id)
+
+    def cancel_payment(self, cancelled: Payment) -> None:
+        with self.cards.lock:
+            current = self.payments.get(cancelled.payment_id)
+            if current is None or current.state is not PaymentState.COMPLETED:
+                raise ConcurrentUpdate("payment changed", label="cancel:payment")
+            account = self.cards.accounts.get(cancelled.person_id)
+            if account is None:
+                raise ConcurrentUpdate("no account", label=f"account:{cancelled.person_id}")
+            self.payments[cancelled.payment_id] = cancelled
+            self.cards.accounts[cancelled.person_id] = replace(
+                account,
+                balance_fen=account.balance_fen + cancelled.account_paid_fen,
+                version=account.version + 1,
+            )
+
+    def payments_of_holder(
+        self, person_id: str, limit: int, before: str | None = None
+    ) -> tuple[list[Payment], str | None]:
+        with self.cards.lock:
+            mine = sorted(
+                (p for p in self.payments.values() if p.person_id == person_id),
+                key=lambda p: p.sort_key,
+                reverse=True,
+            )
+        found = [p for p in mine if before is None or p.sort_key < before][: limit + 1]
+        page = found[:limit]
+        return page, (page[-1].sort_key if len(found) > limit else None)
+
+    def payments_of_day(self, institution_id: str, day: date) -> list[Payment]:
+        with self.cards.lock:
+            return sorted(
+                (p for p in self.payments.values() if p.institution_id == institution_id and p.day == day),
+                key=lambda p: p.sort_key,
+            )

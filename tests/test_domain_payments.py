@@ -1,0 +1,132 @@
+"""Payment rules: the split, the amount bounds, cancellation, reconciliation. No AWS."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chalicelib.domain.errors import InvalidInput
+from chalicelib.domain.payments import (
+    DEFAULT_MAX_AMOUNT_FEN,
+    AmountOutOfRange,
+    DayFigures,
+    InsufficientBalance,
+    Payment,
+    PaymentAlreadyCancelled,
+    PaymentPolicy,
+    PaymentState,
+    Reason,
+    SelfPay,
+    business_day,
+    reconcile,
+    split,
+)
+
+AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+def payment(pid: str, paid: int, *, state=PaymentState.COMPLETED, at=AT) -> Payment:
+    return Payment(
+        payment_id=pid,
+        institution_id="PHARMACY",
+        institution_name="P",
+        card_no="6217000000000000001",
+        person_id="P-1",
+        amount_fen=paid + 100,
+        account_paid_fen=paid,
+        self_pay_fen=100,
+        self_pay=SelfPay.ALLOWED,
+        paid_at=at,
+        balance_after_fen=0,
+        state=state,
+    )
+
+
+def test_the_account_pays_what_it_can_and_the_rest_is_self_paid():
+    assert split(1_000, 5_000, SelfPay.ALLOWED) == (split(1_000, 5_000, SelfPay.REFUSED))
+    assert split(1_000, 5_000, SelfPay.ALLOWED).account_paid_fen == 1_000
+    partial = split(1_500, 1_000, SelfPay.ALLOWED)
+    assert (partial.account_paid_fen, partial.self_pay_fen) == (1_000, 500)
+    assert split(700, 0, SelfPay.ALLOWED).self_pay_fen == 700
+
+
+def test_self_pay_refused_with_too_little_balance_pays_nothing_and_says_why():
+    with pytest.raises(InsufficientBalance) as refused:
+        split(1_500, 1_000, SelfPay.REFUSED)
+    assert refused.value.extra == {"balance_fen": 1_000, "amount_fen": 1_500}
+
+
+@given(st.integers(1, DEFAULT_MAX_AMOUNT_FEN), st.integers(0, 10**9))
+def test_the_split_always_adds_up_and_never_overdraws(amount, balance):
+    share = split(amount, balance, SelfPay.ALLOWED)
+    assert share.account_paid_fen + share.self_pay_fen == amount
+    assert 0 <= share.account_paid_fen <= balance
+    assert share.self_pay_fen >= 0
+
+
+@pytest.mark.parametrize(
+    "amount", [0, -1, DEFAULT_MAX_AMOUNT_FEN + 1, 10**30, 1.0, 100.5, "100", True, False, None]
+)
+def test_amounts_outside_the_policy_are_refused(amount):
+    with pytest.raises(AmountOutOfRange):
+        PaymentPolicy().check_amount(amount)
+
+
+def test_the_bound_is_configuration_with_a_documented_default():
+    assert PaymentPolicy().check_amount(DEFAULT_MAX_AMOUNT_FEN) == DEFAULT_MAX_AMOUNT_FEN == 5_000_000
+    with pytest.raises(AmountOutOfRange) as refused:
+        PaymentPolicy(max_amount_fen=10_000).check_amount(10_001)
+    assert refused.value.extra["maximum_fen"] == 10_000
+
+
+def test_the_bound_is_read_from_its_setting():
+    assert PaymentPolicy.from_setting("") == PaymentPolicy()
+    assert PaymentPolicy.from_setting("120000").max_amount_fen == 120_000
+    for bad in ("0", "-5", "1.5", "lots"):
+        with pytest.raises(ValueError):
+            PaymentPolicy.from_setting(bad)
+
+
+def test_a_payment_is_cancelled_once():
+    cancelled = payment("a", 100).cancel(AT)
+    assert cancelled.state is PaymentState.CANCELLED and cancelled.cancelled_at == AT
+    with pytest.raises(PaymentAlreadyCancelled):
+        cancelled.cancel(AT)
+
+
+def test_the_business_day_is_chinas():
+    assert business_day(datetime(2026, 11, 24, 16, 30, tzinfo=UTC)) == date(2026, 11, 25)
+    assert business_day(datetime(2026, 11, 24, 15, 59, tzinfo=UTC)) == date(2026, 11, 24)
+
+
+def test_sort_keys_order_by_time_then_id():
+    early, late = payment("b", 1, at=AT), payment("a", 1, at=AT.replace(second=1))
+    assert early.sort_key < late.sort_key
+
+
+def test_reconcile_matches_a_day_with_the_same_figures():
+    ours = [payment("a", 100), payment("b", 200), payment("c", 50, state=PaymentState.CANCELLED)]
+    result = reconcile(AT.date(), ours, DayFigures(2, 300))
+    assert result.matched and result.ours == DayFigures(2, 300) and not result.differences
+
+
+def test_reconcile_names_a_missing_an_extra_and_a_cancelled_payment():
+    ours = [payment("a", 100), payment("b", 200), payment("c", 50, state=PaymentState.CANCELLED)]
+    theirs = [("a", 100), ("x", 70), ("c", 50)]
+    result = reconcile(AT.date(), ours, DayFigures(3, 220), theirs)
+    assert not result.matched
+    assert {(d.payment_id, d.reason) for d in result.differences} == {
+        ("b", Reason.ONLY_OURS),
+        ("x", Reason.ONLY_THEIRS),
+        ("c", Reason.CANCELLED),
+    }
+
+
+def test_reconcile_refuses_a_list_that_does_not_add_up():
+    with pytest.raises(InvalidInput):
+        reconcile(AT.date(), [], DayFigures(2, 100), [("a", 100)])
+    with pytest.raises(InvalidInput):
+        reconcile(AT.date(), [], DayFigures(2, 200), [("a", 100), ("a", 100)])
