@@ -1,0 +1,152 @@
+"""Cold start: importing app.py in a fresh interpreter, against a bare Chalice app that imports
+boto3; and the size of the deployment package `chalice package` builds.
+
+    .venv/bin/python bench/bench_cold_start.py [--runs 15] [--no-package]
+
+Each import is timed inside a fresh `python -c` (interpreter start-up excluded), the two
+kinds interleaved, and medians compared. The Lambda package has no `rich` (a development
+tool: structlog's dev renderer imports it when it is installed), so the app is also timed
+with `rich` made unimportable, which is what Lambda sees. Prints markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+import common
+
+TIMER = """
+import sys, time
+{block}
+t = time.perf_counter()
+{body}
+print(time.perf_counter() - t)
+"""
+BARE = "from chalice import Chalice\nimport boto3\napp = Chalice(app_name='bare')"
+APP = "import app"
+NO_RICH = "sys.modules['rich'] = None  # as in the Lambda package: not installed"
+# Lambda's Python runtime provides these (boto3 and its dependencies).
+PROVIDED = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"}
+TARGET_RATIO, TARGET_MB = 1.5, 5.0
+
+
+def timed(body: str, block: str = "") -> float:
+    out = subprocess.run(
+        [sys.executable, "-c", TIMER.format(block=block, body=body)],
+        cwd=common.ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**__import__("os").environ, "PYTHONDONTWRITEBYTECODE": "0"},
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def imports(runs: int) -> None:
+    for body, block in ((BARE, ""), (APP, ""), (APP, NO_RICH)):
+        timed(body, block)  # bytecode compiled, files in the page cache
+    samples: dict[str, list[float]] = {"bare": [], "app": [], "app, no rich": []}
+    for _ in range(runs):
+        samples["bare"].append(timed(BARE))
+        samples["app"].append(timed(APP))
+        samples["app, no rich"].append(timed(APP, NO_RICH))
+    bare = statistics.median(samples["bare"])
+    print(f"Median of {runs} fresh interpreters each, interleaved (interpreter start-up excluded):\n")
+    print("| import | median ms | ratio to bare Chalice + boto3 | target |")
+    print("|---|---:|---:|---|")
+    for name, values in samples.items():
+        m = statistics.median(values)
+        ratio = m / bare
+        verdict = (
+            "" if name == "bare" else ("met" if ratio <= TARGET_RATIO else f"missed by {ratio - 1.5:.2f}")
+        )
+        print(f"| {name} | {m * 1000:.0f} | {ratio:.2f} | {verdict} |")
+    print(
+        "\n'app, no rich' is what Lambda runs: `rich` is a development dependency that "
+        "structlog's console renderer imports when installed; the deployment package does not carry it."
+    )
+    top = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import sys; sys.modules['rich'] = None; import app"],
+        cwd=common.ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
+    heavy: list[tuple[int, str]] = []
+    for line in top.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        _, cumulative, name = (part.strip() for part in line.removeprefix("import time:").split("|"))
+        if cumulative.isdigit() and not name.startswith(" ") and "." not in name and name != "app":
+            heavy.append((int(cumulative), name.strip()))
+    heavy.sort(reverse=True)
+    print("\nLargest top-level imports of app (no rich), cumulative, one run of `-X importtime`: ")
+    print(", ".join(f"{name} {us / 1000:.0f} ms" for us, name in heavy[:8]))
+
+
+def package() -> None:
+    with tempfile.TemporaryDirectory(prefix="sscard-package-") as out:
+        subprocess.run(
+            [str(Path(sys.executable).with_name("chalice")), "package", "--stage", "prod", out],
+            cwd=common.ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**__import__("os").environ, "AWS_DEFAULT_REGION": "cn-north-1"},
+        )
+        zip_path = Path(out) / "deployment.zip"
+        total = zip_path.stat().st_size
+        by_top: Counter[str] = Counter()
+        with zipfile.ZipFile(zip_path) as z:
+            for info in z.infolist():
+                top = info.filename.split("/", 1)[0]
+                top = top.split("-", 1)[0] if top.endswith((".dist-info", ".libs")) else top
+                top = top.split(".", 1)[0] if top.endswith(".so") else top.removesuffix(".py")
+                by_top[top] += info.compress_size + 30 + len(info.filename)  # data + local header
+    mb = 1024 * 1024
+    provided = sum(n for k, n in by_top.items() if k in PROVIDED)
+    crypto = sum(n for k, n in by_top.items() if k in ("cryptography", "cffi", "_cffi_backend", "pycparser"))
+    ours = total - provided
+    print(f"\n`chalice package --stage prod` deployment.zip: **{total / mb:.1f} MB** zipped.\n")
+    print("| part of the zip | MB zipped |")
+    print("|---|---:|")
+    for name, n in by_top.most_common(10):
+        print(f"| {name}{' (Lambda provides)' if name in PROVIDED else ''} | {n / mb:.2f} |")
+    verdict = "met" if ours / mb <= TARGET_MB else f"missed by {ours / mb - TARGET_MB:.1f} MB"
+    print(
+        f"\nWithout what Lambda's runtime provides (boto3, botocore, s3transfer, jmespath, dateutil, "
+        f"urllib3): **{ours / mb:.1f} MB** (target {TARGET_MB:.0f} MB: {verdict})."
+    )
+    rest = ours - crypto
+    print(
+        f"Without cryptography and cffi too (moved to a Lambda layer, or PyJWT without [crypto] "
+        f"if the issuer signs HS256, which it does not): **{rest / mb:.1f} MB**."
+    )
+    print(
+        "\nPynamoDB depends on botocore, so pip puts botocore (and with it urllib3, jmespath, "
+        "dateutil) into the package although Lambda's runtime has them; docs/capacity.md shows "
+        "how to leave them out."
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--no-package", action="store_true")
+    args = parser.parse_args()
+    imports(args.runs)
+    if not args.no_package:
+        package()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,296 @@
+"""Shared by the benchmarks: a safe environment, and a recorder of every DynamoDB request
+with the capacity units it costs, computed from item sizes.
+
+Import this module before anything from chalicelib: the storage models read the table
+prefix and region when they are first imported. Nothing here can reach real AWS: fake
+credentials, and every benchmark runs inside moto (mock_aws) or against the local stack.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "cn-north-1",
+        "SSCARD_STAGE": "local",
+        "TABLE_PREFIX": "sscard-bench-",
+        "LOG_LEVEL": "WARNING",
+    }
+)
+for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+    os.environ.pop(_name, None)
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+# --- item sizes and capacity units (DynamoDB's published rules) ---------------------------
+
+
+def value_size(value: dict[str, Any]) -> int:
+    kind, raw = next(iter(value.items()))
+    if kind == "S":
+        return len(raw.encode())
+    if kind == "N":
+        return len(raw.lstrip("-").replace(".", "")) // 2 + 1
+    if kind == "B":
+        return len(raw)
+    if kind in ("SS", "NS", "BS"):
+        return sum(value_size({kind[0]: v}) for v in raw)
+    if kind == "L":
+        return 3 + sum(1 + value_size(v) for v in raw)
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + 1 + value_size(v) for k, v in raw.items())
+    return 1  # BOOL, NULL
+
+
+def item_size(item: dict[str, Any] | None) -> int:
+    if not item:
+        return 0
+    return sum(len(name.encode()) + value_size(value) for name, value in item.items())
+
+
+def _units(size: int, per: int) -> int:
+    return max(1, -(-size // per))
+
+
+@dataclass
+class Units:
+    rru: float = 0.0  # read request units (on-demand) = RCUs
+    wru: float = 0.0  # write request units, base tables
+    gsi_wru: float = 0.0  # write request units of the indexes the writes propagate to
+    moto: float = 0.0  # what moto reported in ConsumedCapacity (none for transactions)
+
+    def __iadd__(self, other: Units) -> Units:
+        self.rru += other.rru
+        self.wru += other.wru
+        self.gsi_wru += other.gsi_wru
+        self.moto += other.moto
+        return self
+
+
+@dataclass
+class Call:
+    operation: str
+    params: dict[str, Any]
+    response: dict[str, Any] = field(default_factory=dict)
+    units: Units = field(default_factory=Units)
+
+
+class Recorder:
+    """Every DynamoDB request, with its parameters, answer and capacity units.
+
+    Hooks: `before-parameter-build` (the request as the caller built it; asks for
+    ReturnConsumedCapacity so moto's figure can be shown beside ours), `before-send`
+    (one per HTTP request, retries included: the round trips) and `after-call` (the
+    parsed answer, from which read units are computed). Write units need each written
+    item's size: a Put carries it; for an Update or ConditionCheck the item is read back
+    after the call with a separate, unrecorded client.
+    """
+
+    def __init__(self, units: bool = True) -> None:
+        # units=False: record and time only (no ReturnConsumedCapacity, no read-backs), for
+        # throughput runs, so the recording adds next to nothing to what it measures.
+        self.units = units
+        self.db_seconds = 0.0  # from building each request to its parsed answer
+        self.calls: list[Call] = []
+        self.sent: Counter[str] = Counter()
+        self.on = True
+        self._pending = threading.local()
+        self._schemas: dict[str, tuple[list[str], list[list[str]]]] = {}
+        self._peek_client: Any = None
+
+    # hooks
+    def register(self, emitter: Any) -> None:
+        emitter.register_first("before-parameter-build.dynamodb", self._before)
+        emitter.register_first("before-send.dynamodb", self._send)
+        emitter.register_last("after-call.dynamodb", self._after)
+
+    def attach(self, client: Any) -> None:
+        self.register(client.meta.events)
+
+    def _before(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        if not self.on:
+            return
+        self._pending.at = time.perf_counter()
+        if (
+            self.units
+            and model.name not in ("CreateTable", "DescribeTable", "DeleteTable")
+            and ("ReturnConsumedCapacity" in model.input_shape.members)
+        ):
+            params.setdefault("ReturnConsumedCapacity", "TOTAL")
+        self._pending.call = Call(model.name, params)
+
+    def _send(self, event_name: str = "", **_: Any) -> None:
+        if self.on:
+            self.sent[event_name.rsplit(".", 1)[-1]] += 1
+
+    def _after(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        call = getattr(self._pending, "call", None)
+        self._pending.call = None
+        if call is not None:
+            self.db_seconds += time.perf_counter() - self._pending.at
+        if not self.on or call is None or call.operation != model.name:
+            return
+        call.response = parsed
+        if call.operation not in ("CreateTable", "DescribeTable", "DeleteTable", "UpdateTimeToLive"):
+            if self.units:
+                call.units = self._units_of(call)
+            self.calls.append(call)
+
+    def reset(self) -> None:
+        self.calls = []
+        self.sent.clear()
+        self.db_seconds = 0.0
+
+    # capacity
+    def _schema(self, table: str) -> tuple[list[str], list[list[str]]]:
+        if table not in self._schemas:
+            desc = self._peek().describe_table(TableName=table)["Table"]
+            key = [k["AttributeName"] for k in desc["KeySchema"]]
+            gsis = [
+                [k["AttributeName"] for k in g["KeySchema"]] for g in desc.get("GlobalSecondaryIndexes", [])
+            ]
+            self._schemas[table] = (key, gsis)
+        return self._schemas[table]
+
+    def _peek(self) -> Any:
+        if self._peek_client is None:
+            import boto3
+
+            self._peek_client = boto3.client("dynamodb")
+        return self._peek_client
+
+    def _stored(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = self._peek().get_item(TableName=table, Key=key).get("Item")
+        return item
+
+    def _write(self, table: str, item: dict[str, Any] | None, factor: int) -> Units:
+        _keys, gsis = self._schema(table)
+        units = Units(wru=factor * _units(item_size(item), 1024))
+        for gsi_key in gsis:
+            if item and all(k in item for k in gsi_key):
+                units.gsi_wru += _units(item_size(item), 1024)
+        return units
+
+    def _units_of(self, call: Call) -> Units:
+        p, r, op = call.params, call.response, call.operation
+        units = Units()
+        reported = r.get("ConsumedCapacity")
+        if isinstance(reported, dict):
+            units.moto = float(reported.get("CapacityUnits", 0))
+        elif isinstance(reported, list):
+            units.moto = float(sum(c.get("CapacityUnits", 0) for c in reported))
+        consistent = 1.0 if p.get("ConsistentRead") else 0.5
+        if op == "GetItem":
+            units.rru = consistent * _units(item_size(r.get("Item")), 4096)
+        elif op in ("Query", "Scan"):
+            units.rru = consistent * _units(sum(item_size(i) for i in r.get("Items", [])), 4096)
+        elif op == "BatchGetItem":
+            for items in r.get("Responses", {}).values():
+                units.rru += sum(consistent * _units(item_size(i), 4096) for i in items)
+        elif op == "TransactGetItems":
+            for resp in r.get("Responses", []):
+                units.rru += 2 * _units(item_size(resp.get("Item")), 4096)
+        elif op == "PutItem":
+            units += self._write(p["TableName"], p["Item"], 1)
+        elif op in ("UpdateItem", "DeleteItem"):
+            units += self._write(p["TableName"], self._stored(p["TableName"], p["Key"]) or p["Key"], 1)
+        elif op == "BatchWriteItem":
+            for table, requests in p.get("RequestItems", {}).items():
+                for req in requests:
+                    item = req.get("PutRequest", {}).get("Item") or req.get("DeleteRequest", {}).get("Key")
+                    units += self._write(table, item, 1)
+        elif op == "TransactWriteItems":
+            for entry in p["TransactItems"]:
+                kind, body = next(iter(entry.items()))
+                if kind == "Put":
+                    units += self._write(body["TableName"], body["Item"], 2)
+                else:  # Update, ConditionCheck, Delete: billed on the stored item's size
+                    stored = self._stored(body["TableName"], body["Key"]) or body["Key"]
+                    written = self._write(body["TableName"], stored, 2)
+                    if kind == "ConditionCheck":
+                        written.gsi_wru = 0  # nothing is written, so no index is touched
+                    units += written
+        return units
+
+    def total(self) -> Units:
+        out = Units()
+        for c in self.calls:
+            out += c.units
+        return out
+
+    def detail(self) -> str:
+        """Each request with the tables it touched, in order."""
+        parts = []
+        for c in self.calls:
+            tables = {c.params.get("TableName")} if "TableName" in c.params else set()
+            for entry in c.params.get("TransactItems", []):
+                tables.add(next(iter(entry.values()))["TableName"])
+            tables.update(c.params.get("RequestItems", {}))
+            names = "+".join(sorted(t.removeprefix("sscard-bench-") for t in tables if t))
+            parts.append(f"{c.operation}({names})")
+        return ", ".join(parts)
+
+    def operations(self) -> dict[str, int]:
+        return dict(sorted(Counter(c.operation for c in self.calls).items()))
+
+
+@contextmanager
+def recording_pynamodb(units: bool = True) -> Iterator[Recorder]:
+    """Record every request of the PynamoDB connections created inside the block (as
+    sscard_ops.dynamo_calls.counting_pynamodb does for counts)."""
+    import pynamodb.connection.base as base
+
+    from chalicelib.storage.models import ALL_MODELS
+
+    recorder = Recorder(units)
+    original = base.get_session  # type: ignore[attr-defined]
+
+    def hooked_session() -> Any:
+        session = original()
+        recorder.register(session.get_component("event_emitter"))
+        return session
+
+    def drop() -> None:
+        for model in ALL_MODELS:
+            model._connection = None
+
+    base.get_session = hooked_session  # type: ignore[attr-defined]
+    drop()
+    try:
+        yield recorder
+    finally:
+        base.get_session = original  # type: ignore[attr-defined]
+        drop()
+
+
+def git_commit() -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return out + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
