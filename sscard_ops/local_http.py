@@ -82,6 +82,9 @@ class ProblemRequestHandler(ChaliceRequestHandler):
         sys.stderr.write(redact(f"{self.address_string()} - {format % args}") + "\n")
 
 
+LISTEN_BACKLOG = 128
+
+
 def create_server(app_obj: Chalice, config: Config, host: str, port: int) -> LocalDevServer:
     """The server `chalice local` builds, answering through ProblemRequestHandler.
 
@@ -91,6 +94,8 @@ def create_server(app_obj: Chalice, config: Config, host: str, port: int) -> Loc
 
     server = local.create_local_server(app_obj, config, host, port)
     server.server.RequestHandlerClass = _bind(app_obj, config)
+    # socketserver listens with a backlog of 5: a burst of terminals would get resets.
+    server.server.socket.listen(LISTEN_BACKLOG)
     return server
 
 

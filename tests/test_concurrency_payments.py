@@ -53,9 +53,9 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack():
     from chalice.config import Config
-    from chalice.local import create_local_server
 
     import app as app_module
+    from sscard_ops.local_http import create_server
 
     _forget_moto_state()  # moto's server keeps state in this process, shared with earlier servers
     moto = LockedMotoServer().start()
@@ -73,9 +73,7 @@ def stack():
             chalice_stage="local",
             config_from_disk=json.loads((PROJECT / ".chalice" / "config.json").read_text()),
         )
-        http = create_local_server(app_module.app, config, "127.0.0.1", 0)
-        # socketserver listens with a backlog of 5; fifty terminals connect at once.
-        http.server.socket.listen(128)
+        http = create_server(app_module.app, config, "127.0.0.1", 0)
         threading.Thread(target=http.server.serve_forever, daemon=True).start()
         yield Stack(f"http://127.0.0.1:{http.server.server_address[1]}", seeded, deps)
     finally:

@@ -114,7 +114,9 @@ GATEWAY_PROBLEMS: dict[int, tuple[str, str]] = {
     405: ("method-not-allowed", "The method is not allowed on this resource"),
     413: ("payload-too-large", "The request body is too large"),
     415: ("unsupported-media-type", "The request body must be application/json"),
+    429: ("too-many-requests", "Too many requests; retry later"),
     500: ("internal-error", "The service failed to answer; nothing was changed twice"),
+    504: ("temporarily-unavailable", "The service did not answer in time; retry later"),
 }
 
 
