@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit e2e clean synth deploy
+.PHONY: run test lint typecheck unit e2e clean synth deploy bench
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -30,6 +30,10 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not e2e"
+
+## bench: every benchmark (not part of test) into bench/results.md, about 7 minutes (docs/capacity.md)
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
 
 ## synth: STAGE's CloudFormation template (default prod) into cdk.out/, offline (docs/deploy.md)
 STAGE ?= prod
