@@ -17,44 +17,23 @@ The cache helps every endpoint and costs one documented delay instead:
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
 from chalicelib.domain.holders import Institution
+from chalicelib.services.ttl_cache import TtlCache
 
 CACHE_SECONDS = 60.0
 MAX_ENTRIES = 10_000
 
 
-class InstitutionCache:
+class InstitutionCache(TtlCache[str, Institution]):
+    """Token digest -> institution."""
+
     def __init__(
         self,
         ttl_seconds: float = CACHE_SECONDS,
         max_entries: int = MAX_ENTRIES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._ttl = ttl_seconds
-        self._max = max_entries
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._entries: dict[str, tuple[float, Institution]] = {}
-
-    def lookup(self, token_digest: str, load: Callable[[], Institution]) -> Institution:
-        now = self._clock()
-        with self._lock:
-            hit = self._entries.get(token_digest)
-        if hit is not None and now - hit[0] < self._ttl:
-            return hit[1]
-        institution = load()  # raises for an unknown token: nothing is cached
-        with self._lock:
-            if len(self._entries) >= self._max:
-                self._entries = {k: v for k, v in self._entries.items() if now - v[0] < self._ttl}
-                while len(self._entries) >= self._max:  # all fresh: drop the oldest
-                    del self._entries[next(iter(self._entries))]
-            self._entries[token_digest] = (now, institution)
-        return institution
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        super().__init__(ttl_seconds, max_entries, clock)

@@ -28,9 +28,8 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -60,6 +59,7 @@ from chalicelib.logs import get_logger
 
 from .digests import ssn_digest
 from .ports import BookTotal, ContributionStore, MonthRecord, Posting, Rejection
+from .ttl_cache import TtlCache
 
 log = get_logger("sscard.contributions")
 
@@ -109,7 +109,7 @@ class DeliveryResult:
         return self.outcome in (Outcome.REJECTED, Outcome.RETRY)
 
 
-class HolderCache:
+class HolderCache(TtlCache[str, Holder]):
     """Holders by SSN digest for a few minutes: a monthly run brings each holder several
     messages (types, employer and employee shares), and birth date, sex and participation
     rarely change. Unknown SSNs are not cached: the holder may be enrolled any moment."""
@@ -120,28 +120,7 @@ class HolderCache:
         max_entries: int = 50_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._ttl = ttl_seconds
-        self._max = max_entries
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._entries: dict[str, tuple[float, Holder]] = {}
-
-    def get_many(self, digests: Iterable[str]) -> dict[str, Holder]:
-        now = self._clock()
-        with self._lock:
-            hits = {d: e for d in digests if (e := self._entries.get(d)) is not None}
-            return {d: holder for d, (expires, holder) in hits.items() if expires > now}
-
-    def put_many(self, holders: dict[str, Holder]) -> None:
-        expires = self._clock() + self._ttl
-        with self._lock:
-            if len(self._entries) + len(holders) > self._max:
-                self._entries.clear()
-            self._entries.update({d: (expires, h) for d, h in holders.items()})
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        super().__init__(ttl_seconds, max_entries, clock)
 
 
 def post_batch(

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-import time
 from typing import Any
 
 from chalicelib.domain.errors import NotFound, StorageBusy
+from chalicelib.services.ttl_cache import TtlCache
 
 CACHE_SECONDS = 300
 HASHING_KEY = "token-hashing-key"
@@ -28,9 +27,7 @@ def bank_secret_name(bank_code: str) -> str:
 class SecretsManagerSource:
     def __init__(self, prefix: str, cache_seconds: float = CACHE_SECONDS) -> None:
         self._prefix = prefix
-        self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, str]] = {}
-        self._lock = threading.Lock()
+        self._cache: TtlCache[str, str] = TtlCache(cache_seconds, max_entries=1_000)
         self._client: Any = None
 
     def _secrets_client(self) -> Any:
@@ -41,11 +38,9 @@ class SecretsManagerSource:
         return self._client
 
     def _read(self, name: str) -> str:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(name)
-        if hit and now - hit[0] < self._cache_seconds:
-            return hit[1]
+        return self._cache.lookup(name, lambda: self._fetch(name))
+
+    def _fetch(self, name: str) -> str:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -56,8 +51,6 @@ class SecretsManagerSource:
             raise StorageBusy("The secret store did not answer") from exc
         except BotoCoreError as exc:
             raise StorageBusy("The secret store did not answer") from exc
-        with self._lock:
-            self._cache[name] = (now, value)
         return str(value)
 
     def hashing_key(self) -> bytes:
@@ -86,5 +79,4 @@ class SecretsManagerSource:
             if exc.response.get("Error", {}).get("Code") != "ResourceExistsException":
                 raise
             client.put_secret_value(SecretId=self._prefix + name, SecretString=value)
-        with self._lock:
-            self._cache.pop(name, None)
+        self._cache.pop(name)
