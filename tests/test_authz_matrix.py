@@ -1,0 +1,226 @@
+"""Who may call what: every endpoint x every kind of caller, from ONE table (issue #7).
+
+The endpoint list comes from chalicelib.api.operations.OPERATIONS, so a new route without a
+row in REQUESTS fails test_every_operation_has_a_row. Expected statuses follow API.md:
+no or bad credential 401, a caller of the wrong kind 403, another institution's payment 404
+(never its data), the right caller 2xx. Over the fake world through chalice.test.Client.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import app  # noqa: F401  (registers every route, and with it OPERATIONS)
+from chalicelib.api.operations import OPERATIONS
+from tests.contribution_helpers import install, message
+from tests.fakes import FakeContributionQueue, FakeContributionStore
+from tests.payment_helpers import funded_holder
+from tests.world import World
+
+PROBLEM = "application/problem+json"
+
+# Every kind of caller: no credential, each institution kind, a mobile holder, a partner bank.
+CALLERS = ("none", "service_center", "pharmacy", "hospital", "collection", "alice", "bank")
+# OPERATIONS' caller names -> the roles above that are that kind of caller.
+KIND_ROLES = {
+    "service_center": ("service_center",),
+    "pharmacy": ("pharmacy",),
+    "hospital": ("hospital",),
+    "collection_system": ("collection",),
+    "mobile": ("alice",),
+    "partner_bank": ("bank",),
+    "anyone": CALLERS,
+}
+
+Built = tuple[str, Any, dict[str, str]]  # path, body (None: no body), extra headers
+
+
+def _pay(api, world: World, role: str = "pharmacy") -> str:
+    _, card_no = funded_holder(world.store, world.secrets.hashing_key(), world.now, 10_000)
+    r = api.post(
+        "/v1/payments",
+        {"card_no": card_no, "amount_fen": 500},
+        headers={**world.auth(role), "Idempotency-Key": f"setup-{card_no}"},
+    )
+    assert r.status == 201, r
+    return str(r.json["payment_id"])
+
+
+def _suspended_card(api, world: World) -> str:
+    # Activate alice's card, then she reports it lost: the service center may resume it.
+    holder = world.seeded.holders["alice"]
+    r = api.post(
+        f"/v1/cards/{holder.card_no}/activate", {"ssn": holder.ssn}, headers=world.auth("service_center")
+    )
+    assert r.status == 200, r
+    r = api.post("/v1/me/card/report-loss", headers=world.auth("alice"))
+    assert r.status == 200, r
+    return holder.card_no
+
+
+def _webhook(world: World) -> Built:
+    holder = world.seeded.holders["bob"]
+    payload = {
+        "type": "card.counter_activated",
+        "timestamp": "2026-11-25T09:00:00Z",
+        "data": {"card_no": holder.card_no, "ssn": holder.ssn, "outlet_id": "ICBC-BJ-0012"},
+    }
+    _, headers = world.signed_webhook(payload, "msg_authz")
+    return f"/v1/webhooks/banks/{world.seeded.bank_code}", payload, headers
+
+
+# (method, path template) -> builds the request that the right caller would make.
+REQUESTS: dict[tuple[str, str], Callable[[Any, World], Built]] = {
+    ("POST", "/v1/cards/{card_no}/activate"): lambda api, w: (
+        f"/v1/cards/{w.seeded.holders['alice'].card_no}/activate",
+        {"ssn": w.seeded.holders["alice"].ssn},
+        {},
+    ),
+    ("POST", "/v1/cards/{card_no}/resume"): lambda api, w: (
+        f"/v1/cards/{_suspended_card(api, w)}/resume",
+        None,
+        {},
+    ),
+    ("POST", "/v1/cards/{card_no}/cancel"): lambda api, w: (
+        f"/v1/cards/{w.seeded.holders['bob'].card_no}/cancel",
+        None,
+        {},
+    ),
+    ("POST", "/v1/registrations"): lambda api, w: (
+        "/v1/registrations",
+        {"card_no": w.seeded.holders["dan"].card_no, "visit": "outpatient"},
+        {},
+    ),
+    ("POST", "/v1/contributions"): lambda api, w: (
+        "/v1/contributions",
+        message(w.seeded.holders["alice"].ssn),
+        {},
+    ),
+    ("GET", "/v1/me/contributions"): lambda api, w: ("/v1/me/contributions", None, {}),
+    ("GET", "/v1/me/coverage"): lambda api, w: ("/v1/me/coverage?on=2026-11-25", None, {}),
+    ("GET", "/v1/me/card"): lambda api, w: ("/v1/me/card", None, {}),
+    ("POST", "/v1/me/card/report-loss"): lambda api, w: ("/v1/me/card/report-loss", None, {}),
+    ("POST", "/v1/payments"): lambda api, w: (
+        "/v1/payments",
+        {
+            "card_no": funded_holder(w.store, w.secrets.hashing_key(), w.now, 10_000)[1],
+            "amount_fen": 300,
+        },
+        {"Idempotency-Key": "authz-pay"},
+    ),
+    ("GET", "/v1/payments/{payment_id}"): lambda api, w: (f"/v1/payments/{_pay(api, w)}", None, {}),
+    ("POST", "/v1/payments/{payment_id}/cancel"): lambda api, w: (
+        f"/v1/payments/{_pay(api, w)}/cancel",
+        None,
+        {"Idempotency-Key": "authz-cancel"},
+    ),
+    ("POST", "/v1/reconciliations"): lambda api, w: (
+        "/v1/reconciliations",
+        {"date": "2026-11-25", "count": 0, "total_fen": 0},
+        {},
+    ),
+    ("GET", "/v1/me/account"): lambda api, w: ("/v1/me/account", None, {}),
+    ("GET", "/v1/me/payments"): lambda api, w: ("/v1/me/payments", None, {}),
+    ("GET", "/health"): lambda api, w: ("/health", None, {}),
+    ("GET", "/openapi.json"): lambda api, w: ("/openapi.json", None, {}),
+    ("POST", "/v1/webhooks/banks/{bank_code}"): lambda api, w: _webhook(w),
+}
+
+# Resources that belong to one caller of the right kind: another of that kind gets 404.
+# The payment is taken by the pharmacy; the hospital is "another institution".
+OWNED_BY = {
+    ("GET", "/v1/payments/{payment_id}"): ("pharmacy", {"hospital": 404}),
+    ("POST", "/v1/payments/{payment_id}/cancel"): ("pharmacy", {"hospital": 404}),
+}
+
+
+def expected(op, caller: str) -> int:
+    key = (op.method, op.path)
+    if key in OWNED_BY and caller in OWNED_BY[key][1]:
+        return OWNED_BY[key][1][caller]
+    allowed = {role for kind in op.callers for role in KIND_ROLES[kind]}
+    if caller in allowed:
+        return 200  # any 2xx
+    if caller in ("none", "bank") or "partner_bank" in op.callers:
+        # No bearer credential at all, or a bearer token where only a bank signature counts.
+        return 401
+    return 403
+
+
+MATRIX = [(op, caller) for op in OPERATIONS for caller in CALLERS]
+
+
+def test_every_operation_has_a_row():
+    declared = {(op.method, op.path) for op in OPERATIONS}
+    assert declared == set(REQUESTS), f"add a row to REQUESTS for {declared ^ set(REQUESTS)}"
+    for op in OPERATIONS:
+        for kind in op.callers:
+            assert kind in KIND_ROLES, f"{op.method} {op.path}: unknown caller kind {kind!r}"
+
+
+@pytest.fixture
+def world(fake_world):
+    fake_world.contributions = FakeContributionStore(fake_world.store)
+    fake_world.queue = FakeContributionQueue()
+    install(fake_world, fake_world.contributions, fake_world.queue)
+    return fake_world
+
+
+def _credentials(world: World, caller: str) -> dict[str, str]:
+    if caller in ("none", "bank"):
+        return {}
+    return world.auth(caller)
+
+
+@pytest.mark.parametrize(("op", "caller"), MATRIX, ids=[f"{op.method} {op.path} as {c}" for op, c in MATRIX])
+def test_matrix(api, world, op, caller):
+    path, body, extra = REQUESTS[(op.method, op.path)](api, world)
+    if caller != "bank" and "partner_bank" in op.callers:
+        extra = {}  # only the bank holds the signature
+    if caller == "bank" and "partner_bank" not in op.callers:
+        _, extra_sig = world.signed_webhook({"type": "x"}, "msg_wrong_route")
+        extra = {**extra, **extra_sig}
+    headers = {**_credentials(world, caller), **extra}
+    raw = json.dumps(body).encode() if body is not None else b""
+    r = api.request(op.method, path, raw=raw, headers=headers)
+    want = expected(op, caller)
+    if want == 200:
+        assert 200 <= r.status < 300, (caller, r)
+        return
+    assert r.status == want, (caller, r)
+    assert r.headers["content-type"] == PROBLEM, r
+    if want == 404:
+        # Never the other institution's data: no amount, card or state leaks.
+        assert set(r.json) <= {"type", "title", "status", "detail", "instance"}, r.json
+
+
+def test_another_holder_sees_only_their_own_data(api, world):
+    """Bob's mobile calls never show Alice's card, payments or contributions."""
+    alice, bob = world.seeded.holders["alice"], world.seeded.holders["bob"]
+    r = api.post(
+        f"/v1/cards/{alice.card_no}/activate", {"ssn": alice.ssn}, headers=world.auth("service_center")
+    )
+    assert r.status == 200, r
+    api.post("/v1/contributions", message(alice.ssn), headers=world.auth("collection"))
+    for path in (
+        "/v1/me/card",
+        "/v1/me/account",
+        "/v1/me/payments",
+        "/v1/me/contributions",
+        "/v1/me/coverage",
+    ):
+        r = api.get(path, headers=world.auth("bob"))
+        assert r.status < 500, r
+        assert alice.card_no.encode() not in r.raw and alice.person_id.encode() not in r.raw, (path, r)
+        assert alice.ssn.encode() not in r.raw
+    assert api.get("/v1/me/card", headers=world.auth("bob")).json["card"]["card_no"] == bob.card_no
+    # A token whose sub is alice's gets alice's card, never bob's.
+    assert api.get("/v1/me/card", headers=world.auth("alice")).json["card"]["card_no"] == alice.card_no
+
+
+def test_matrix_size():
+    assert len(MATRIX) == len(OPERATIONS) * len(CALLERS) >= 100
