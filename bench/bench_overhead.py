@@ -1,7 +1,7 @@
 """Service overhead: payments and postings a second in process against moto, as a ratio to
 raw boto3 sending the very same DynamoDB requests in the same run.
 
-    .venv/bin/python bench/bench_overhead.py [--payments 200] [--postings 400] [--rounds 3]
+    .venv/bin/python bench/bench_overhead.py [--payments 200] [--postings 200] [--rounds 3]
 
 Method (record and replay): the service runs in a fresh moto world while a botocore hook
 records every DynamoDB request it sends (operation and parameters, retries and failed
