@@ -35,11 +35,20 @@ def translated(labels: Sequence[str] = ()) -> Iterator[None]:
     except TransactWriteError as exc:
         raise _from_transaction(exc, labels) from exc
     except PynamoDBException as exc:
-        if exc.cause_response_code in THROTTLING_CODES:
+        if _code(exc) in THROTTLING_CODES:
             raise StorageBusy("The database is busy") from exc
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if _code(exc) == "ConditionalCheckFailedException":
             raise ConcurrentUpdate("A condition on the write no longer holds") from exc
         raise StorageBusy("The database did not answer") from exc
+
+
+def _code(exc: PynamoDBException) -> str | None:
+    """The DynamoDB error code, or None when DynamoDB never answered (a timeout, a dropped
+    connection: botocore's error then has `response` None, which PynamoDB's own
+    cause_response_code does not survive)."""
+    response = getattr(exc.cause, "response", None)
+    code = (response or {}).get("Error", {}).get("Code")
+    return str(code) if code is not None else None
 
 
 def _from_transaction(exc: TransactWriteError, labels: Sequence[str]) -> DomainError:
@@ -53,7 +62,7 @@ def _from_transaction(exc: TransactWriteError, labels: Sequence[str]) -> DomainE
     if any(code in THROTTLING_CODES for _, code in codes):
         return StorageBusy("The database is busy")
     conflicts = [label for label, code in codes if code == "TransactionConflict"]
-    if conflicts or exc.cause_response_code == "TransactionConflictException":
+    if conflicts or _code(exc) == "TransactionConflictException":
         # The label says which item another transaction was writing at that moment.
         return ConcurrentUpdate("Another transaction touched the same item", label=(conflicts or ["?"])[0])
     return StorageBusy("The database did not complete the write")
