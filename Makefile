@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit e2e clean synth deploy bench
+.PHONY: run test lint typecheck unit e2e clean synth deploy bench fuzz
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -30,6 +30,12 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not e2e"
+
+## fuzz: the longer contract fuzz (schemathesis, 50 examples per operation and caller kind) and
+## the fault sweep checking the invariants after every injected fault (not part of test)
+fuzz: $(STAMP)
+	SSCARD_FUZZ_EXAMPLES=50 $(BIN)/pytest tests/e2e/test_fuzz_contract.py -s
+	SSCARD_FAULTS_EVERY_STEP=1 $(BIN)/pytest tests/test_reliability_faults.py -s
 
 ## bench: every benchmark (not part of test) into bench/results.md, about 7 minutes (docs/capacity.md)
 bench: $(STAMP)
