@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit e2e clean synth deploy bench fuzz
+.PHONY: run test lint typecheck unit e2e clean synth deploy bench fuzz soak
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -36,6 +36,11 @@ unit: $(STAMP)
 fuzz: $(STAMP)
 	SSCARD_FUZZ_EXAMPLES=50 $(BIN)/pytest tests/e2e/test_fuzz_contract.py -s
 	SSCARD_FAULTS_EVERY_STEP=1 $(BIN)/pytest tests/test_reliability_faults.py -s
+
+## soak: the randomized concurrent mix over HTTP (payments, cancels, contributions) at length,
+## then the invariants; SSCARD_SOAK_SEED=<printed seed> replays a run (not part of test)
+soak: $(STAMP)
+	SSCARD_SOAK_OPS=$${SSCARD_SOAK_OPS:-2000} $(BIN)/pytest tests/e2e/test_fuzz_concurrency.py -s
 
 ## bench: every benchmark (not part of test) into bench/results.md, about 7 minutes (docs/capacity.md)
 bench: $(STAMP)
