@@ -124,7 +124,10 @@ def _operation(op: Operation) -> dict[str, Any]:
             **({"content": content} if content else {}),
         }
     problem = {"application/problem+json": {"schema": {"$ref": REF.format(model="ProblemDetails")}}}
-    for status in sorted({*op.errors, 413, 415} if op.request else set(op.errors)):
+    statuses = {*op.errors, 413, 415} if op.request else set(op.errors)
+    if "Idempotency-Key" in op.headers:
+        statuses.add(400)  # a malformed Idempotency-Key (found by the contract fuzz)
+    for status in sorted(statuses):
         out["responses"][str(status)] = {
             "description": ERROR_TEXT.get(status, "Error"),
             "content": problem,
