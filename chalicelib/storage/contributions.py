@@ -36,10 +36,10 @@ from pynamodb.expressions.update import Action
 
 from chalicelib.domain.contributions import CHINA, FundBook, InsuranceType, Payer, Period
 from chalicelib.domain.errors import ConcurrentUpdate, HolderNotFound, InvalidInput
-from chalicelib.domain.holders import Holder, Participation
+from chalicelib.domain.holders import Holder
 from chalicelib.services.ports import BookTotal, MonthRecord, Posting, Rejection
 
-from .dynamo import TransactionItems
+from .dynamo import TransactionItems, holder_of
 from .errors import translated
 from .models import (
     AccountModel,
@@ -145,19 +145,6 @@ def posting_items(posting: Posting, shard: int) -> TransactionItems:
             )
         )
     return items
-
-
-def holder_of(item: HolderModel) -> Holder:
-    return Holder(
-        person_id=item.person_id,
-        name=item.name,
-        ssn_digest=item.ssn_digest,
-        ssn_masked=item.ssn_masked,
-        birth_date=date.fromisoformat(item.birth_date),
-        sex=item.sex,
-        participation=Participation(item.participation),
-        enrolled_at=item.enrolled_at,
-    )
 
 
 def month_of(item: ContributionMonthModel) -> MonthRecord:

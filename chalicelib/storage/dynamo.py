@@ -112,6 +112,19 @@ def event_of(item: CardEventModel) -> CardEvent:
     )
 
 
+def holder_of(item: HolderModel) -> Holder:
+    return Holder(
+        person_id=item.person_id,
+        name=item.name,
+        ssn_digest=item.ssn_digest,
+        ssn_masked=item.ssn_masked,
+        birth_date=date.fromisoformat(item.birth_date),
+        sex=item.sex,
+        participation=Participation(item.participation),
+        enrolled_at=item.enrolled_at,
+    )
+
+
 def account_item(account: Account) -> AccountModel:
     return AccountModel(
         account.person_id,
@@ -208,18 +221,7 @@ class DynamoCardStore:
 
     def get_holder(self, person_id: str) -> Holder | None:
         item = _get(HolderModel, person_id)
-        if item is None:
-            return None
-        return Holder(
-            person_id=item.person_id,
-            name=item.name,
-            ssn_digest=item.ssn_digest,
-            ssn_masked=item.ssn_masked,
-            birth_date=date.fromisoformat(item.birth_date),
-            sex=item.sex,
-            participation=Participation(item.participation),
-            enrolled_at=item.enrolled_at,
-        )
+        return holder_of(item) if item else None
 
     def person_by_ssn(self, ssn_digest: str) -> str | None:
         item = _get(SsnIndexModel, ssn_digest)
