@@ -17,31 +17,15 @@
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import sys
 import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
-from pathlib import Path
 
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "cn-north-1",
-        "SSCARD_STAGE": "local",
-        "TABLE_PREFIX": "sscard-bench-",
-        "LOG_LEVEL": "WARNING",
-    }
-)
-for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-    os.environ.pop(name, None)
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import botocore.client  # noqa: E402
-from moto import mock_aws  # noqa: E402
+import botocore.client
+import common  # noqa: F401  (the benchmarks' environment, before anything reads it)
+from moto import mock_aws
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 MONTHLY_MIX = [

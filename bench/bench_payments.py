@@ -27,32 +27,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "cn-north-1",
-        "SSCARD_STAGE": "local",
-        "TABLE_PREFIX": "sscard-bench-",
-        "LOG_LEVEL": "WARNING",
-    }
-)
-for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-    os.environ.pop(name, None)
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from moto import mock_aws  # noqa: E402
+import common  # noqa: F401  (the benchmarks' environment, before anything reads it)
+from moto import mock_aws
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 BALANCE = 10**12  # never runs out
