@@ -131,7 +131,7 @@ def event(batch: list[dict]) -> dict:
 
 def through_the_handler(message_count: int, holder_count: int) -> None:
     from app import app
-    from chalicelib.api import deps as deps_module
+    from chalicelib import bootstrap as deps_module
     from chalicelib.domain.holders import Participation
     from chalicelib.services import admin
     from chalicelib.storage.contributions import DynamoContributionStore

@@ -107,7 +107,7 @@ def postings(n: int, holder_count: int = 20) -> Callable[[], Callable[[], int]]:
 
     def prepare() -> Callable[[], int]:
         from app import app
-        from chalicelib.api import deps as deps_module
+        from chalicelib import bootstrap as deps_module
         from chalicelib.domain.holders import Participation
         from chalicelib.services import admin
         from chalicelib.storage.contributions import DynamoContributionStore

@@ -67,7 +67,7 @@ def capacity(read_items: list[dict[str, Any]], write_items: list[dict[str, Any]]
 
 class World:
     def __init__(self) -> None:
-        from chalicelib.api import deps as deps_module
+        from chalicelib import bootstrap as deps_module
         from chalicelib.domain.holders import InstitutionKind
         from chalicelib.storage.dynamo import DynamoCardStore, DynamoIdempotencyStore
         from chalicelib.storage.models import create_tables

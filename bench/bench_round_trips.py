@@ -71,7 +71,7 @@ MINIMUM: dict[str, tuple[str, str]] = {
 
 def main() -> None:
     from app import app
-    from chalicelib.api import deps as deps_module
+    from chalicelib import bootstrap as deps_module
     from chalicelib.storage.contributions import DynamoContributionStore
     from chalicelib.storage.dynamo import DynamoCardStore, DynamoIdempotencyStore
     from chalicelib.storage.models import create_tables

@@ -1,5 +1,5 @@
 """Settings come from environment variables, set per stage in .chalice/config.json
-(locally) and by the CDK stack (in AWS). tests/test_settings.py checks both name the same set."""
+(locally) and by the CDK stack (in AWS). tests/test_project.py checks both name the same set."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ ENVIRONMENT_VARIABLES = (
     "SECRETS_PREFIX",
     "MOBILE_JWT_ISSUER",
     "MOBILE_JWT_AUDIENCE",
+    "MOBILE_JWT_MAX_LIFETIME_SECONDS",
     "LOG_LEVEL",
     "CONTRIBUTIONS_QUEUE",
     "CONTRIBUTION_POLICY",
@@ -28,6 +29,9 @@ class Settings:
     secrets_prefix: str
     mobile_jwt_issuer: str
     mobile_jwt_audience: str
+    # A mobile JWT whose exp - iat exceeds this is refused: a stolen long-lived token is a
+    # long-lived account takeover. Default 1 hour.
+    mobile_jwt_max_lifetime_seconds: int
     log_level: str
     # The SQS queue of contribution messages (POST /v1/contributions sends, the worker reads).
     contributions_queue: str
@@ -50,6 +54,7 @@ def load() -> Settings:
         secrets_prefix=env.get("SECRETS_PREFIX", f"sscard/{stage}/"),
         mobile_jwt_issuer=env.get("MOBILE_JWT_ISSUER", "https://auth.sscard.local/"),
         mobile_jwt_audience=env.get("MOBILE_JWT_AUDIENCE", "sscard-mobile"),
+        mobile_jwt_max_lifetime_seconds=int(env.get("MOBILE_JWT_MAX_LIFETIME_SECONDS") or 3600),
         log_level=env.get("LOG_LEVEL", "INFO"),
         contributions_queue=env.get("CONTRIBUTIONS_QUEUE", f"sscard-{stage}-contributions"),
         contribution_policy=env.get("CONTRIBUTION_POLICY", "{}"),

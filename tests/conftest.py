@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chalicelib.api import deps as deps_module
+from chalicelib import bootstrap as deps_module
 from tests.fakes import FakeCardStore, FakeIdempotencyStore, FakeSecrets
 from tests.world import World
 

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from chalicelib.api import deps as deps_module
+from chalicelib import bootstrap as deps_module
 from chalicelib.workers import contributions as worker
 from tests.world import World
 

@@ -113,18 +113,20 @@ def test_only_a_collection_system_may_queue(api, world):
     assert world.queue.sent == []
 
 
-def test_a_queue_outage_is_a_503_and_a_retry_with_the_same_key_queues(api, world):
+def test_a_queue_outage_is_a_503_and_a_retry_queues_again_to_post_once_by_id(api, world):
+    # Intake keeps no idempotency record: its messages are idempotent by contribution_id.
     body = message(world.seeded.holders["alice"].ssn, "c-1")
-    headers = {**collection(world), "Idempotency-Key": "run-42"}
     world.queue.fail = StorageBusy("The contribution queue did not answer")
-    r = api.post("/v1/contributions", body, headers=headers)
+    r = api.post("/v1/contributions", body, headers=collection(world))
     assert r.status == 503 and r.headers["retry-after"]
     world.queue.fail = None
-    r = api.post("/v1/contributions", body, headers=headers)
-    assert r.status == 202
-    replay = api.post("/v1/contributions", body, headers=headers)
-    assert replay.status == 202 and replay.headers.get("idempotent-replayed") == "true"
-    assert len(world.queue.sent) == 1
+    for _ in range(2):
+        r = api.post("/v1/contributions", body, headers=collection(world))
+        assert r.status == 202 and "idempotent-replayed" not in r.headers
+    assert [m.contribution_id for m in world.queue.sent] == ["c-1", "c-1"]
+    post_through_worker(world, *[json.loads(m.body) for m in world.queue.sent])
+    assert world.contributions.posted(["c-1"]) == {"c-1"}
+    assert len(world.contributions.postings) == 1
 
 
 # --- the holder's own ---------------------------------------------------------------------

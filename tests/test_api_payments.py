@@ -210,7 +210,7 @@ def test_amounts_must_be_positive_whole_fen_within_the_bound(api, fake_world, fu
 
 
 def test_the_bound_comes_from_the_configured_policy(api, fake_world, funded):
-    from chalicelib.api import deps as deps_module
+    from chalicelib import bootstrap as deps_module
 
     deps_module.deps().payment_policy = PaymentPolicy(max_amount_fen=500)
     _, card_no = funded

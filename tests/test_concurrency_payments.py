@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import requests
 
-from chalicelib.api import deps as deps_module
-from chalicelib.api.deps import Deps
+from chalicelib import bootstrap as deps_module
+from chalicelib.bootstrap import Deps
 from chalicelib.storage import models
 from chalicelib.storage.dynamo import DynamoCardStore, DynamoIdempotencyStore
 from chalicelib.storage.payments import DynamoPaymentStore

@@ -58,7 +58,7 @@ def test_the_cache_is_bounded():
 def test_a_changed_designation_shows_after_the_ttl_through_the_api(api, fake_world):
     from dataclasses import replace
 
-    from chalicelib.api import deps as deps_module
+    from chalicelib import bootstrap as deps_module
 
     clock = Clock()
     deps_module.deps().institutions = InstitutionCache(clock=clock)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from moto import mock_aws
 
-from chalicelib.api import deps as deps_module
+from chalicelib import bootstrap as deps_module
 from sscard_ops.dynamo_calls import counting_pynamodb
 from tests.conftest import NOW
 from tests.fakes import FakeSecrets

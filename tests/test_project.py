@@ -79,3 +79,29 @@ def test_the_openapi_document_covers_every_route():
         for method in methods:
             assert method.lower() in paths.get(route, {}), (method, route)
     assert document()["openapi"].startswith("3.1")
+
+
+def test_the_openapi_document_declares_every_path_and_query_parameter_with_its_format():
+    import app  # noqa: F401
+    from chalicelib.api.openapi import document
+    from chalicelib.api.operations import OPERATIONS
+
+    paths = document()["paths"]
+    for op in OPERATIONS:
+        declared = {(p["in"], p["name"]): p for p in paths[op.path][op.method.lower()].get("parameters", [])}
+        for name in op.path_params:
+            assert declared[("path", name)]["schema"]["pattern"].isascii(), (op.path, name)
+        for name in op.query.model_fields if op.query else ():
+            assert ("query", name) in declared, (op.path, name)
+    limit = {p["name"]: p for p in paths["/v1/me/payments"]["get"]["parameters"]}["limit"]
+    assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}
+
+
+def test_the_problem_types_listed_are_derived_from_the_error_classes():
+    import app  # noqa: F401
+    from chalicelib.api.openapi import document
+    from chalicelib.api.problems import problem_types
+
+    described = document()["info"]["description"]
+    for slug in ("unauthenticated", "forbidden", "malformed-json", "invalid-cursor", "idempotency-key-reused"):
+        assert slug in problem_types() and f"urn:sscard:problem:{slug}" in described

@@ -35,7 +35,7 @@ from chalice.test import Client
 from moto import mock_aws
 
 import app as app_module
-from chalicelib.api import deps as deps_module
+from chalicelib import bootstrap as deps_module
 from chalicelib.domain.holders import Participation
 from chalicelib.services import admin
 from chalicelib.services.idempotency import LOCK_SECONDS

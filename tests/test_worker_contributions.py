@@ -200,7 +200,7 @@ def test_holder_lookup_failure_fails_only_the_decidable_part(world, lambda_clien
 
 @contextmanager
 def dynamo_world():
-    from chalicelib.api import deps as deps_module
+    from chalicelib import bootstrap as deps_module
     from chalicelib.storage.contributions import DynamoContributionStore
     from chalicelib.storage.dynamo import DynamoCardStore
     from chalicelib.storage.models import create_tables
@@ -279,7 +279,7 @@ def test_over_dynamodb_one_write_per_message_and_redelivery_changes_nothing(lamb
 
 @pytest.fixture
 def served_world():
-    from chalicelib.api import deps as deps_module
+    from chalicelib import bootstrap as deps_module
     from chalicelib.storage import models
     from chalicelib.storage.contributions import DynamoContributionStore
     from chalicelib.storage.dynamo import DynamoCardStore

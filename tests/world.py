@@ -9,11 +9,11 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook
 
-from chalicelib.api.deps import Deps
+from chalicelib.bootstrap import Deps
 from sscard_ops import devjwt
 from sscard_ops.seed import Seeded, seed
 from tests.fake_payments import FakePaymentStore
-from tests.fakes import FakeCardStore
+from tests.fakes import FakeCardStore, FakeContributionQueue, FakeContributionStore
 
 ISSUER = "https://auth.sscard.local/"
 AUDIENCE = "sscard-mobile"
@@ -30,6 +30,10 @@ class World:
         if payments is None and isinstance(store, FakeCardStore):
             payments = FakePaymentStore(store, idempotency)
         self.payments = payments
+        self.contributions: Any = (
+            FakeContributionStore(store) if isinstance(store, FakeCardStore) else _dynamo_contributions()
+        )
+        self.contribution_queue = FakeContributionQueue()
         self.secrets = secrets
         self.now = now
         self.private_pem = _PRIVATE_PEM
@@ -41,7 +45,13 @@ class World:
 
     def deps(self) -> Deps:
         return Deps(
-            self.store, self.idempotency, self.secrets, clock=lambda: self.now, payments=self.payments
+            store=self.store,
+            idempotency=self.idempotency,
+            secrets=self.secrets,
+            contributions=self.contributions,
+            contribution_queue=self.contribution_queue,
+            payments=self.payments,
+            clock=lambda: self.now,
         )
 
     def auth(self, role: str) -> dict[str, str]:
@@ -74,3 +84,9 @@ class World:
 
 def raw_secret(secret: str) -> bytes:
     return base64.b64decode(secret.removeprefix("whsec_"))
+
+
+def _dynamo_contributions() -> Any:
+    from chalicelib.storage.contributions import DynamoContributionStore
+
+    return DynamoContributionStore()

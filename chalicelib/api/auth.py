@@ -1,51 +1,83 @@
-"""Who is calling: an institution (bearer token), or a holder (mobile JWT).
+"""Who is calling: an institution (bearer token), a holder (mobile JWT) or a partner bank
+(Standard Webhooks signature), checked against the kinds an operation declares.
 
 An institution's identity comes only from its token, never from the body; a
-holder's person id is the JWT's `sub`.
+holder's person id is the JWT's `sub`; a bank's code is the path's, proven by its
+secret. Nothing here raises anything but Unauthenticated or Forbidden for a bad
+credential: any failure to verify is 401.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from chalice.app import Request
 
-from chalicelib.domain.errors import NotFound
-from chalicelib.domain.holders import Institution, InstitutionKind
+from chalicelib.bootstrap import deps
+from chalicelib.domain.errors import StorageBusy
+from chalicelib.domain.holders import Institution
+from chalicelib.logs import get_logger
 from chalicelib.services.digests import token_digest
 from chalicelib.services.ports import CardStore
 from chalicelib.settings import settings
 
-from .deps import deps
-from .problems import forbidden, unauthenticated
+from .http import raw_body
+from .problems import Forbidden, Unauthenticated
 
+log = get_logger("sscard.auth")
+
+ANYONE = "anyone"
 MOBILE = "mobile"
+PARTNER_BANK = "partner_bank"
 MAX_TOKEN_LENGTH = 4096
+MAX_WEBHOOK_ID_LENGTH = 200
+_BANK_CODE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+BEARER = "Send Authorization: Bearer <token>"
 
 
 @dataclass(frozen=True)
 class Caller:
-    kind: str  # an InstitutionKind value, or "mobile"
+    kind: str  # an InstitutionKind value, "mobile", "partner_bank" or "anyone"
     institution: Institution | None = None
     person_id: str | None = None
+    bank_code: str | None = None
+
+    @property
+    def scope(self) -> str:
+        """Whose Idempotency-Keys these are: two callers' keys never collide."""
+        if self.institution is not None:
+            return self.institution.institution_id
+        if self.person_id is not None:
+            return f"holder:{self.person_id}"
+        return f"bank:{self.bank_code}" if self.bank_code else ANYONE
 
 
-def _bearer(request: Request) -> str:
+def authenticate(request: Request, kinds: tuple[str, ...], path: Mapping[str, str]) -> Caller:
+    """The caller, if it is one of `kinds` (401 without a valid credential, 403 for another kind)."""
+    if kinds == (ANYONE,):
+        return Caller(ANYONE)
+    if kinds == (PARTNER_BANK,):
+        return _bank(request, path.get("bank_code", ""))
+    caller = _bearer_caller(request)
+    if caller.kind not in kinds:
+        allowed = ", ".join(k.replace("_", " ") for k in kinds)
+        raise Forbidden(f"Only a {allowed} may call this endpoint")
+    return caller
+
+
+def _bearer_caller(request: Request) -> Caller:
     header = str(request.headers.get("authorization") or "")
-    if not header:
-        raise unauthenticated("Send Authorization: Bearer <token>")
     scheme, _, token = header.partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH:
-        raise unauthenticated("Send Authorization: Bearer <token>")
-    return token
-
-
-def authenticate(request: Request) -> Caller:
-    token = _bearer(request)
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+        raise Unauthenticated(BEARER)
     if token.count(".") == 2:
-        return Caller(MOBILE, person_id=_verify_jwt(token))
+        return Caller(MOBILE, person_id=_holder_of(token))
     d = deps()
     digest = token_digest(d.secrets.hashing_key(), token)
     institution = d.institutions.lookup(digest, lambda: _institution_of(d.store, digest))
@@ -55,60 +87,95 @@ def authenticate(request: Request) -> Caller:
 def _institution_of(store: CardStore, digest: str) -> Institution:
     credential = store.get_credential(digest)
     if credential is None:
-        raise unauthenticated("The token is not valid")
+        raise Unauthenticated("The token is not valid")
     institution = store.get_institution(credential.institution_id)
     if institution is None:
-        raise unauthenticated("The token's institution no longer exists")
+        raise Unauthenticated("The token's institution no longer exists")
     return institution
 
 
-def require_institution(request: Request, *kinds: InstitutionKind) -> Institution:
-    caller = authenticate(request)
-    if caller.institution is None or caller.institution.kind not in kinds:
-        allowed = ", ".join(k.value.replace("_", " ") for k in kinds)
-        raise forbidden(f"Only a {allowed} may call this endpoint")
-    return caller.institution
+# --- mobile JWTs ------------------------------------------------------------------------
 
 
-def require_holder(request: Request) -> str:
-    caller = authenticate(request)
-    if caller.person_id is None:
-        raise forbidden("Only the mobile app, for its holder, may call this endpoint")
-    return caller.person_id
+def _holder_of(token: str) -> str:
+    try:
+        return _verified_sub(token)
+    except (Unauthenticated, StorageBusy):
+        raise  # StorageBusy: the key store is busy, a retry may pass (503)
+    except Exception as exc:
+        # PyJWT and cryptography raise more than PyJWTError for hostile tokens and keys
+        # (TypeError for an RS256 header on an EC key, ValueError for bad key material...).
+        log.warning("jwt_rejected", error_type=type(exc).__name__)
+        raise Unauthenticated("The token is not valid") from None
 
 
-def _verify_jwt(token: str) -> str:
+def _verified_sub(token: str) -> str:
     import jwt  # lazy: PyJWT pulls in cryptography, needed only by mobile calls
 
     cfg = settings()
-    try:
-        header = jwt.get_unverified_header(token)
-        key = _signing_key(header.get("kid"))
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            key=key,
-            algorithms=["ES256", "RS256"],
-            audience=cfg.mobile_jwt_audience,
-            issuer=cfg.mobile_jwt_issuer,
-            options={"require": ["exp", "iss", "aud", "sub"]},
-            leeway=30,
+    header = jwt.get_unverified_header(token)
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        key=_signing_key(header.get("kid")),
+        algorithms=["ES256", "RS256"],
+        audience=cfg.mobile_jwt_audience,
+        issuer=cfg.mobile_jwt_issuer,
+        options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+        leeway=30,
+    )
+    lifetime = claims["exp"] - claims["iat"]
+    if not isinstance(lifetime, int | float) or lifetime > cfg.mobile_jwt_max_lifetime_seconds:
+        raise Unauthenticated(
+            f"The token lives longer than {cfg.mobile_jwt_max_lifetime_seconds} seconds (exp - iat)"
         )
-    except jwt.PyJWTError as exc:
-        raise unauthenticated("The token is not valid") from exc
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
-        raise unauthenticated("The token names no holder")
+        raise Unauthenticated("The token names no holder")
     return sub
 
 
 def _signing_key(kid: object) -> Any:
+    keys = _keyset(json.dumps(deps().secrets.mobile_jwks(), sort_keys=True))
+    for key_id, key in keys:
+        if kid is None or key_id == kid:
+            return key
+    raise Unauthenticated("The token's key is not one of the issuer's")
+
+
+@functools.lru_cache(maxsize=4)
+def _keyset(jwks_json: str) -> tuple[tuple[str | None, Any], ...]:
+    """The issuer's parsed keys, cached by the key set's content: parsing a key costs more
+    than verifying a signature, and a rotated set is a new cache entry."""
     import jwt
 
-    try:
-        keyset = jwt.PyJWKSet.from_dict(deps().secrets.mobile_jwks())
-    except (jwt.PyJWTError, NotFound) as exc:
-        raise unauthenticated("No issuer keys are configured") from exc
-    for jwk in keyset.keys:
-        if kid is None or jwk.key_id == kid:
-            return jwk.key
-    raise jwt.InvalidTokenError("Unknown key id")
+    keyset = jwt.PyJWKSet.from_dict(json.loads(jwks_json))
+    return tuple((jwk.key_id, jwk.key) for jwk in keyset.keys)
+
+
+# --- partner bank webhooks --------------------------------------------------------------
+
+
+def _bank(request: Request, bank_code: str) -> Caller:
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    webhook_id = headers.get("webhook-id", "")
+    if (
+        not webhook_id
+        or len(webhook_id) > MAX_WEBHOOK_ID_LENGTH
+        or not webhook_id.isascii()
+        or not _BANK_CODE.fullmatch(bank_code)
+        or not _signed_by(bank_code, raw_body(request), headers)
+    ):
+        raise Unauthenticated("The webhook signature is not valid for this bank")
+    return Caller(PARTNER_BANK, bank_code=bank_code)
+
+
+def _signed_by(bank_code: str, raw: bytes, headers: dict[str, str]) -> bool:
+    from standardwebhooks.webhooks import Webhook
+
+    for secret in deps().secrets.bank_secrets(bank_code):
+        try:
+            Webhook(secret).verify(raw, headers, json_parse=False)
+            return True
+        except Exception:  # noqa: S112 - any malformed header or secret is simply "not verified"
+            continue
+    return False

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from chalice.app import Blueprint, Response
+from chalice.app import Blueprint
 
-from chalicelib.domain.cards import Action, Channel
+from chalicelib.domain.cards import Action, Card, Channel
 from chalicelib.domain.holders import InstitutionKind
 from chalicelib.domain.identifiers import Ssn, parse_card_no
 from chalicelib.services import activation, registrations
+from chalicelib.services.activation import ActivationResult
 from chalicelib.services.digests import ssn_digest
+from chalicelib.services.idempotency import Outcome
+from chalicelib.services.ports import Registration
 
-from .auth import require_institution
-from .deps import deps
-from .http import answer, parse
-from .idempotent import idempotent
-from .operations import operation
+from .operations import Call, Idempotency, operation
 from .schemas import (
     ActivateCardRequest,
     ActivationAnswer,
@@ -25,7 +24,16 @@ from .schemas import (
 from .views import card_view
 
 bp = Blueprint(__name__)
-IDEMPOTENCY = ("Idempotency-Key",)
+SERVICE_CENTER = (InstitutionKind.SERVICE_CENTER.value,)
+
+
+def activation_answer(result: ActivationResult) -> ActivationAnswer:
+    return ActivationAnswer(
+        card_no=result.card.card_no,
+        state=result.card.state.value,
+        card_activated=result.card_activated,
+        financial_active=result.card.financial_active,
+    )
 
 
 @operation(
@@ -33,49 +41,34 @@ IDEMPOTENCY = ("Idempotency-Key",)
     "/v1/cards/{card_no}/activate",
     "POST",
     summary="Activate the social-security function at a service center (the SSN must be the holder's)",
-    callers=("service_center",),
-    request=ActivateCardRequest,
+    callers=SERVICE_CENTER,
+    body=ActivateCardRequest,
+    idempotency=Idempotency.ACCEPTED,
     responses={200: ActivationAnswer},
-    errors=(400, 401, 403, 404, 409, 422, 503),
-    headers=IDEMPOTENCY,
+    errors=(404, 409),
 )
-def activate_at_service_center(card_no: str) -> Response:
-    request = bp.current_request
-    center = require_institution(request, InstitutionKind.SERVICE_CENTER)
-
-    def run() -> Response:
-        body = parse(request, ActivateCardRequest)
-        card = parse_card_no(card_no)
-        ssn = Ssn.parse(body.ssn)
-        d = deps()
-        result = activation.activate_at_service_center(
-            d.store, card, ssn_digest(d.secrets.hashing_key(), ssn.value), center, d.clock()
-        )
-        return answer(
-            ActivationAnswer(
-                card_no=card,
-                state=result.card.state.value,
-                card_activated=result.card_activated,
-                financial_active=result.card.financial_active,
-            )
-        )
-
-    return idempotent(request, center.institution_id, run)
+def activate_at_service_center(
+    call: Call[ActivateCardRequest, None], card_no: str
+) -> Outcome[ActivationResult]:
+    d = call.deps
+    digest = ssn_digest(d.secrets.hashing_key(), Ssn.parse(call.body.ssn).value)
+    return activation.activate_at_service_center(
+        d.store, card_no, digest, call.institution, d.clock(), call.key, call.renders(activation_answer)
+    )
 
 
-def _service_center_change(card_no: str, action: Action) -> Response:
-    request = bp.current_request
-    center = require_institution(request, InstitutionKind.SERVICE_CENTER)
-
-    def run() -> Response:
-        card = parse_card_no(card_no)
-        d = deps()
-        changed = activation.change_state(
-            d.store, card, action, Channel.SERVICE_CENTER, d.clock(), center.institution_id
-        )
-        return answer(card_view(changed))
-
-    return idempotent(request, center.institution_id, run)
+def _service_center_change(call: Call[None, None], card_no: str, action: Action) -> Outcome[Card]:
+    d = call.deps
+    return activation.change_state(
+        d.store,
+        card_no,
+        action,
+        Channel.SERVICE_CENTER,
+        d.clock(),
+        call.institution.institution_id,
+        key=call.key,
+        render=call.renders(card_view),
+    )
 
 
 @operation(
@@ -83,13 +76,13 @@ def _service_center_change(card_no: str, action: Action) -> Response:
     "/v1/cards/{card_no}/resume",
     "POST",
     summary="Resume a suspended (reported lost) card at a service center",
-    callers=("service_center",),
+    callers=SERVICE_CENTER,
+    idempotency=Idempotency.ACCEPTED,
     responses={200: CardView},
-    errors=(401, 403, 404, 409, 422, 503),
-    headers=IDEMPOTENCY,
+    errors=(404, 409),
 )
-def resume_card(card_no: str) -> Response:
-    return _service_center_change(card_no, Action.RESUME)
+def resume_card(call: Call[None, None], card_no: str) -> Outcome[Card]:
+    return _service_center_change(call, card_no, Action.RESUME)
 
 
 @operation(
@@ -97,13 +90,23 @@ def resume_card(card_no: str) -> Response:
     "/v1/cards/{card_no}/cancel",
     "POST",
     summary="Cancel a card for good at a service center",
-    callers=("service_center",),
+    callers=SERVICE_CENTER,
+    idempotency=Idempotency.ACCEPTED,
     responses={200: CardView},
-    errors=(401, 403, 404, 409, 422, 503),
-    headers=IDEMPOTENCY,
+    errors=(404, 409),
 )
-def cancel_card(card_no: str) -> Response:
-    return _service_center_change(card_no, Action.CANCEL)
+def cancel_card(call: Call[None, None], card_no: str) -> Outcome[Card]:
+    return _service_center_change(call, card_no, Action.CANCEL)
+
+
+def registration_answer(registration: Registration) -> RegistrationAnswer:
+    return RegistrationAnswer(
+        registration_id=registration.registration_id,
+        card_no=registration.card_no,
+        visit=registration.visit,
+        card_activated=registration.card_activated,
+        state="active",
+    )
 
 
 @operation(
@@ -111,30 +114,21 @@ def cancel_card(card_no: str) -> Response:
     "/v1/registrations",
     "POST",
     summary="Register an outpatient or inpatient visit; the first one activates the card",
-    callers=("hospital",),
-    request=RegistrationRequest,
+    callers=(InstitutionKind.HOSPITAL.value,),
+    body=RegistrationRequest,
+    idempotency=Idempotency.ACCEPTED,
     responses={201: RegistrationAnswer},
-    errors=(400, 401, 403, 404, 409, 422, 503),
-    headers=IDEMPOTENCY,
+    errors=(404, 409),
 )
-def register_visit() -> Response:
-    request = bp.current_request
-    hospital = require_institution(request, InstitutionKind.HOSPITAL)
-
-    def run() -> Response:
-        body = parse(request, RegistrationRequest)
-        card = parse_card_no(body.card_no)
-        d = deps()
-        done = registrations.register(d.store, card, body.visit, hospital, d.clock(), d.new_id)
-        return answer(
-            RegistrationAnswer(
-                registration_id=done.registration_id,
-                card_no=card,
-                visit=done.visit,
-                card_activated=done.card_activated,
-                state="active",
-            ),
-            status=201,
-        )
-
-    return idempotent(request, hospital.institution_id, run)
+def register_visit(call: Call[RegistrationRequest, None]) -> Outcome[Registration]:
+    d = call.deps
+    return registrations.register(
+        d.store,
+        parse_card_no(call.body.card_no),
+        call.body.visit,
+        call.institution,
+        d.clock(),
+        d.new_id,
+        call.key,
+        call.renders(registration_answer),
+    )

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, RootModel
+from pydantic import Discriminator, Field, RootModel, Tag
 
 from chalicelib.domain.contributions import MAX_AMOUNT_FEN
 
@@ -47,8 +47,25 @@ class ContributionBatch(Body):
     contributions: list[ContributionMessage] = Field(min_length=1, max_length=MAX_BATCH)
 
 
-class ContributionsRequest(RootModel[ContributionMessage | ContributionBatch]):
+def _shape(value: Any) -> str:
+    # A body with "contributions" is a batch; anything else is judged as one message, so a
+    # bad body gets the errors of the shape it meant, not of both.
+    return "batch" if isinstance(value, dict) and "contributions" in value else "one"
+
+
+class ContributionsRequest(
+    RootModel[
+        Annotated[
+            Annotated[ContributionMessage, Tag("one")] | Annotated[ContributionBatch, Tag("batch")],
+            Discriminator(_shape),
+        ]
+    ]
+):
     """One contribution message, or {"contributions": [...]} with up to 100 of them."""
+
+    def messages(self) -> list[ContributionMessage]:
+        root = self.root
+        return root.contributions if isinstance(root, ContributionBatch) else [root]
 
 
 class QueuedAnswer(Answer):

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
 
-from chalice.app import Blueprint, Response
+from chalice.app import Blueprint
+from pydantic import Field
 
-from chalicelib.domain.errors import InvalidInput
-from chalicelib.domain.payments import InvalidCursor, Payment
+from chalicelib.domain.payments import Payment
 from chalicelib.services import payments
 
-from .auth import require_holder
-from .deps import deps
-from .http import answer
-from .operations import operation
+from .auth import MOBILE
+from .operations import Call, operation
+from .params import Query, WholeNumber
 from .payment_schemas import AccountAnswer, MyPaymentsAnswer, MyPaymentView
-from .payments import payment_store
 
 bp = Blueprint(__name__)
-MAX_CURSOR_LENGTH = 200
+# A holder's payment page key: the payment's time and id (storage/payments.py writes it).
+PAYMENT_PAGE_KEY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z#[A-Za-z0-9_-]{1,64}")
+
+
+class MyPaymentsQuery(Query):
+    limit: WholeNumber = Field(default=payments.DEFAULT_PAGE, ge=1, le=payments.MAX_PAGE)
+    cursor: str | None = Field(
+        default=None, min_length=1, max_length=200, description="The previous page's next_cursor"
+    )
 
 
 @operation(
@@ -26,20 +32,17 @@ MAX_CURSOR_LENGTH = 200
     "/v1/me/account",
     "GET",
     summary="The holder's medical-insurance personal account: balance (fen) and state",
-    callers=("mobile",),
+    callers=(MOBILE,),
     responses={200: AccountAnswer},
-    errors=(401, 403, 404, 503),
+    errors=(404,),
 )
-def my_account() -> Response:
-    person_id = require_holder(bp.current_request)
-    account = payments.my_account(deps().store, person_id)
-    return answer(
-        AccountAnswer(
-            balance_fen=account.balance_fen,
-            state=account.state.value,
-            card_no=account.card_no,
-            pending_card_no=account.pending_card_no,
-        )
+def my_account(call: Call[None, None]) -> AccountAnswer:
+    account = payments.my_account(call.deps.store, call.person_id)
+    return AccountAnswer(
+        balance_fen=account.balance_fen,
+        state=account.state.value,
+        card_no=account.card_no,
+        pending_card_no=account.pending_card_no,
     )
 
 
@@ -48,32 +51,18 @@ def my_account() -> Response:
     "/v1/me/payments",
     "GET",
     summary=(
-        "The holder's payments, newest first. Query: limit (1 to 100, default 20) and cursor (the "
-        "previous page's next_cursor). Payments made while paging appear on page one and never "
-        "shift later pages"
+        "The holder's payments, newest first, paged by limit and cursor (the previous page's "
+        "next_cursor). Payments made while paging appear on page one and never shift later pages"
     ),
-    callers=("mobile",),
+    callers=(MOBILE,),
+    query=MyPaymentsQuery,
+    page_key=PAYMENT_PAGE_KEY,
     responses={200: MyPaymentsAnswer},
-    errors=(401, 403, 422, 503),
 )
-def my_payments() -> Response:
-    request = bp.current_request
-    person_id = require_holder(request)
-    query: Mapping[str, str] = request.query_params or {}
-    limit = _limit(query.get("limit"))
-    cursor = query.get("cursor")
-    if cursor is not None and (not cursor or len(cursor) > MAX_CURSOR_LENGTH):
-        raise InvalidCursor("Pass back the next_cursor of the previous page unchanged")
-    page, next_cursor = payments.my_payments(payment_store(deps()), person_id, limit, cursor)
-    return answer(MyPaymentsAnswer(payments=[_view(p) for p in page], next_cursor=next_cursor))
-
-
-def _limit(raw: str | None) -> int:
-    if raw is None:
-        return payments.DEFAULT_PAGE
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= payments.MAX_PAGE:
-        raise InvalidInput(f"limit is a whole number from 1 to {payments.MAX_PAGE}")
-    return int(raw)
+def my_payments(call: Call[None, MyPaymentsQuery]) -> MyPaymentsAnswer:
+    assert call.page is not None
+    page, last = call.deps.payments.payments_of_holder(call.person_id, call.page.limit, call.page.after)
+    return MyPaymentsAnswer(payments=[_view(p) for p in page], next_cursor=call.page.next_cursor(last))
 
 
 def _view(payment: Payment) -> MyPaymentView:

@@ -13,7 +13,7 @@ from chalicelib.logs import get_logger
 from chalicelib.settings import settings
 
 from .http import raw_body
-from .problems import CONTENT_TYPE, Problem, gateway_problem
+from .problems import CONTENT_TYPE, PayloadTooLarge, gateway_problem, problem_response
 
 log = get_logger("sscard.http")
 
@@ -23,12 +23,7 @@ def problem_middleware(request: Request, get_response: Callable[[Request], Respo
     request_id = str((request.context or {}).get("requestId") or uuid.uuid4())
     try:
         if len(raw_body(request)) > settings().max_body_bytes:
-            response = Problem(
-                413,
-                "payload-too-large",
-                "The request body is too large",
-                f"At most {settings().max_body_bytes} bytes",
-            ).response()
+            response = problem_response(PayloadTooLarge(f"At most {settings().max_body_bytes} bytes"))
         else:
             response = _as_problem_if_error(get_response(request))
     except Exception as exc:  # the last line of defence: never a stack trace

@@ -9,8 +9,9 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from .operations import OPERATIONS, Operation
-from .problems import GATEWAY_PROBLEMS, STATUS_BY_SLUG
+from .operations import OPERATIONS, Idempotency, Operation
+from .params import PATH_FORMATS
+from .problems import PROBLEM_TYPE_BASE, problem_types
 from .schemas import ProblemDetails
 
 REF = "#/components/schemas/{model}"
@@ -24,14 +25,14 @@ SECURITY: dict[str, list[dict[str, list[str]]]] = {
     "anyone": [],
 }
 ERROR_TEXT = {
-    400: "Malformed request, or a missing or bad Idempotency-Key",
+    400: "Malformed JSON, or a missing or bad Idempotency-Key",
     401: "Missing or bad credential",
     403: "Wrong kind of caller, or an institution that may not do this",
     404: "No such resource, or not yours",
-    409: "The card or account is not in a state that allows this, or the key is in flight",
+    409: "The card, account or payment is not in a state that allows this, or the key is in flight",
     413: "The body is too large",
     415: "The body is not application/json",
-    422: "The body is not valid",
+    422: "A path parameter, query parameter or body field is not valid, or the key was used for another request",
     503: "Busy; retry after Retry-After seconds",
 }
 
@@ -40,8 +41,8 @@ ERROR_TEXT = {
 def document() -> dict[str, Any]:
     models: set[type[BaseModel]] = {ProblemDetails}
     for op in OPERATIONS:
-        if op.request:
-            models.add(op.request)
+        if op.body:
+            models.add(op.body)
         models.update(m for m in op.responses.values() if m)
     _, schemas = models_json_schema(
         [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)], ref_template=REF
@@ -57,12 +58,7 @@ def document() -> dict[str, Any]:
             "description": (
                 "Activation, card swipes and contribution posting. Amounts are integer fen. "
                 "Errors are application/problem+json; their `type` is one of: "
-                + ", ".join(
-                    sorted(
-                        {f"urn:sscard:problem:{s}" for s in STATUS_BY_SLUG}
-                        | {f"urn:sscard:problem:{s}" for s, _ in GATEWAY_PROBLEMS.values()}
-                    )
-                )
+                + ", ".join(sorted(PROBLEM_TYPE_BASE + slug for slug in problem_types()))
             ),
         },
         "paths": paths,
@@ -95,25 +91,36 @@ def _operation(op: Operation) -> dict[str, Any]:
         "security": [s for c in op.callers for s in SECURITY[c]],
         "responses": {},
     }
-    params = [
-        {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-        for p in re.findall(r"{(\w+)}", op.path)
-    ]
-    params += [
+    params: list[dict[str, Any]] = [
         {
-            "name": h,
-            "in": "header",
-            "required": h.startswith("webhook-"),
-            "schema": {"type": "string", "maxLength": 255},
+            "name": name,
+            "in": "path",
+            "required": True,
+            "description": PATH_FORMATS[name].description,
+            "schema": {"type": "string", "pattern": PATH_FORMATS[name].pattern},
         }
+        for name in op.path_params
+    ]
+    params += _query_parameters(op)
+    if op.idempotency is not Idempotency.NONE:
+        params.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": op.idempotency is Idempotency.REQUIRED,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            }
+        )
+    params += [
+        {"name": h, "in": "header", "required": True, "schema": {"type": "string", "maxLength": 255}}
         for h in op.headers
     ]
     if params:
         out["parameters"] = params
-    if op.request:
+    if op.body:
         out["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": {"$ref": REF.format(model=op.request.__name__)}}},
+            "required": not op.body_optional,
+            "content": {"application/json": {"schema": {"$ref": REF.format(model=op.body.__name__)}}},
         }
     for status, model in op.responses.items():
         content = (
@@ -124,12 +131,31 @@ def _operation(op: Operation) -> dict[str, Any]:
             **({"content": content} if content else {}),
         }
     problem = {"application/problem+json": {"schema": {"$ref": REF.format(model="ProblemDetails")}}}
-    statuses = {*op.errors, 413, 415} if op.request else set(op.errors)
-    if "Idempotency-Key" in op.headers:
-        statuses.add(400)  # a malformed Idempotency-Key (found by the contract fuzz)
-    for status in sorted(statuses):
+    for status in sorted(op.error_statuses()):
         out["responses"][str(status)] = {
             "description": ERROR_TEXT.get(status, "Error"),
             "content": problem,
         }
+    return out
+
+
+def _query_parameters(op: Operation) -> list[dict[str, Any]]:
+    if op.query is None:
+        return []
+    schema = op.query.model_json_schema()
+    required = set(schema.get("required", []))
+    out = []
+    for name, prop in schema.get("properties", {}).items():
+        prop = dict(prop)
+        description = prop.pop("description", None)
+        prop.pop("title", None)
+        if "anyOf" in prop:  # optional: the parameter is simply absent, never null
+            prop = next(p for p in prop["anyOf"] if p.get("type") != "null") | {
+                k: v for k, v in prop.items() if k != "anyOf"
+            }
+            prop.pop("default", None)
+        param: dict[str, Any] = {"name": name, "in": "query", "required": name in required, "schema": prop}
+        if description:
+            param["description"] = description
+        out.append(param)
     return out

@@ -12,26 +12,16 @@ gets it again and never pays twice.
 
 from __future__ import annotations
 
-import re
-from datetime import date
+from chalice.app import Blueprint
 
-from chalice.app import Blueprint, Response
-
-from chalicelib.domain.errors import DomainError
 from chalicelib.domain.holders import InstitutionKind
-from chalicelib.domain.identifiers import parse_card_no
-from chalicelib.domain.payments import DayFigures, Payment, PaymentNotFound, Reconciliation, SelfPay
-from chalicelib.services import idempotency, payments
-from chalicelib.services.idempotency import RETENTION_SECONDS, IdempotencyKeyMissing, StoredResponse
-from chalicelib.services.payment_ports import PaymentStore
+from chalicelib.domain.identifiers import parse_card_no, parse_day
+from chalicelib.domain.payments import DayFigures, Payment, Reconciliation, SelfPay
+from chalicelib.services import payments
+from chalicelib.services.idempotency import RETENTION_SECONDS, Outcome
 
-from .auth import require_institution
-from .deps import Deps, deps
-from .http import answer, parse
-from .idempotent import REPLAYED_HEADER, idempotent, request_fingerprint
-from .operations import operation
+from .operations import Call, Idempotency, operation
 from .payment_schemas import (
-    PAYMENT_ID,
     DayFiguresView,
     DifferenceView,
     PaymentAnswer,
@@ -40,41 +30,22 @@ from .payment_schemas import (
     ReconciliationAnswer,
     ReconciliationRequest,
 )
-from .problems import CONTENT_TYPE, from_domain
 
 bp = Blueprint(__name__)
-TERMINALS = (InstitutionKind.PHARMACY, InstitutionKind.HOSPITAL)
-_PAYMENT_ID = re.compile(PAYMENT_ID)
+TERMINALS = (InstitutionKind.PHARMACY.value, InstitutionKind.HOSPITAL.value)
 
 
-class Render:
-    """The answers the payment service writes into its transaction, as this API sends them."""
-
-    def paid(self, payment: Payment) -> StoredResponse:
-        body = PaymentAnswer(
-            payment_id=payment.payment_id,
-            account_paid_fen=payment.account_paid_fen,
-            self_pay_fen=payment.self_pay_fen,
-            balance_fen=payment.balance_after_fen,
-            card_activated=payment.card_activated,
-            amount_fen=payment.amount_fen,
-            state=payment.state.value,
-            paid_at=payment.paid_at,
-        )
-        return StoredResponse(201, body.model_dump_json())
-
-    def refused(self, error: DomainError) -> StoredResponse:
-        response = from_domain(error).response()
-        return StoredResponse(response.status_code, str(response.body))
-
-
-RENDER = Render()
-
-
-def payment_store(d: Deps) -> PaymentStore:
-    if d.payments is None:
-        raise RuntimeError("No payment store is configured")
-    return d.payments
+def payment_answer(payment: Payment) -> PaymentAnswer:
+    return PaymentAnswer(
+        payment_id=payment.payment_id,
+        account_paid_fen=payment.account_paid_fen,
+        self_pay_fen=payment.self_pay_fen,
+        balance_fen=payment.balance_after_fen,
+        card_activated=payment.card_activated,
+        amount_fen=payment.amount_fen,
+        state=payment.state.value,
+        paid_at=payment.paid_at,
+    )
 
 
 @operation(
@@ -87,49 +58,33 @@ def payment_store(d: Deps) -> PaymentStore:
         "activates the card, carries the account over and pays in one step. Needs an "
         f"Idempotency-Key, kept {RETENTION_SECONDS // 3600} hours per institution"
     ),
-    callers=("pharmacy", "hospital"),
-    request=PaymentRequestBody,
+    callers=TERMINALS,
+    body=PaymentRequestBody,
+    idempotency=Idempotency.REQUIRED,
     responses={201: PaymentAnswer},
-    errors=(400, 401, 403, 404, 409, 422, 503),
-    headers=("Idempotency-Key",),
+    errors=(404, 409),
 )
-def create_payment() -> Response:
-    request = bp.current_request
-    institution = require_institution(request, *TERMINALS)
-    key = request.headers.get("idempotency-key")
-    if key is None:
-        raise IdempotencyKeyMissing("A payment needs an Idempotency-Key header")
-    scoped = idempotency.scope_key(institution.institution_id, key)
-    body = parse(request, PaymentRequestBody)
+def create_payment(call: Call[PaymentRequestBody, None]) -> Outcome[Payment]:
+    body, d = call.body, call.deps
+    assert call.key is not None  # required by the declaration
     wanted = payments.PaymentRequest(
         card_no=parse_card_no(body.card_no),
         amount_fen=body.amount_fen,
         self_pay=SelfPay(body.self_pay),
         previous_card_no=parse_card_no(body.previous_card_no) if body.previous_card_no else None,
     )
-    d = deps()
-    done = payments.pay(
+    return payments.pay(
         d.store,
-        payment_store(d),
+        d.payments,
         d.idempotency,
-        institution,
+        call.institution,
         wanted,
-        payments.KeyedRequest(scoped, request_fingerprint(request)),
+        call.key,
         d.clock(),
-        RENDER,
+        call.renders(payment_answer),
         new_id=d.new_id,
         policy=d.payment_policy,
     )
-    return stored_response(done.response, replayed=done.replayed)
-
-
-def stored_response(stored: StoredResponse, *, replayed: bool) -> Response:
-    headers: dict[str, str | list[str]] = {
-        "Content-Type": CONTENT_TYPE if stored.status >= 400 else "application/json"
-    }
-    if replayed:
-        headers[REPLAYED_HEADER] = "true"
-    return Response(body=stored.body, status_code=stored.status, headers=headers)
 
 
 def payment_view(payment: Payment) -> PaymentView:
@@ -147,25 +102,17 @@ def payment_view(payment: Payment) -> PaymentView:
     )
 
 
-def _payment_id(raw: str) -> str:
-    if not _PAYMENT_ID.match(raw):
-        raise PaymentNotFound("No such payment of yours")
-    return raw
-
-
 @operation(
     bp,
     "/v1/payments/{payment_id}",
     "GET",
     summary="A payment and its state, for the institution that took it (404 for any other)",
-    callers=("pharmacy", "hospital"),
+    callers=TERMINALS,
     responses={200: PaymentView},
-    errors=(401, 403, 404, 503),
+    errors=(404,),
 )
-def get_payment(payment_id: str) -> Response:
-    institution = require_institution(bp.current_request, *TERMINALS)
-    found = payments.get(payment_store(deps()), institution, _payment_id(payment_id))
-    return answer(payment_view(found))
+def get_payment(call: Call[None, None], payment_id: str) -> PaymentView:
+    return payment_view(payments.get(call.deps.payments, call.institution, payment_id))
 
 
 @operation(
@@ -174,23 +121,19 @@ def get_payment(payment_id: str) -> Response:
     "POST",
     summary=(
         "Reverse a payment, once, by the institution that took it: the account is credited back "
-        "in the same step. A second cancel is payment-already-cancelled (409)"
+        "in the same step. A second cancel is payment-already-cancelled (409); a retry with the "
+        "first cancel's Idempotency-Key gets the first answer"
     ),
-    callers=("pharmacy", "hospital"),
+    callers=TERMINALS,
+    idempotency=Idempotency.ACCEPTED,
     responses={200: PaymentView},
-    errors=(400, 401, 403, 404, 409, 503),
-    headers=("Idempotency-Key",),
+    errors=(404, 409),
 )
-def cancel_payment(payment_id: str) -> Response:
-    request = bp.current_request
-    institution = require_institution(request, *TERMINALS)
-
-    def run() -> Response:
-        d = deps()
-        cancelled = payments.cancel(payment_store(d), institution, _payment_id(payment_id), d.clock())
-        return answer(payment_view(cancelled))
-
-    return idempotent(request, institution.institution_id, run)
+def cancel_payment(call: Call[None, None], payment_id: str) -> Outcome[Payment]:
+    d = call.deps
+    return payments.cancel(
+        d.payments, call.institution, payment_id, d.clock(), call.key, call.renders(payment_view)
+    )
 
 
 @operation(
@@ -201,26 +144,23 @@ def cancel_payment(payment_id: str) -> Response:
         "Reconcile a business day (China time): your count and total of account_paid_fen against "
         "ours, and, if you list your payments, each one that differs"
     ),
-    callers=("pharmacy", "hospital"),
-    request=ReconciliationRequest,
+    callers=TERMINALS,
+    body=ReconciliationRequest,
     responses={200: ReconciliationAnswer},
-    errors=(400, 401, 403, 422, 503),
 )
-def reconcile() -> Response:
-    request = bp.current_request
-    institution = require_institution(request, *TERMINALS)
-    body = parse(request, ReconciliationRequest)
+def reconcile(call: Call[ReconciliationRequest, None]) -> ReconciliationAnswer:
+    body = call.body
     listed = None
     if body.payments is not None:
         listed = [(p.payment_id, p.account_paid_fen) for p in body.payments]
     result = payments.reconcile_day(
-        payment_store(deps()),
-        institution,
-        date.fromisoformat(body.date),
+        call.deps.payments,
+        call.institution,
+        parse_day(body.date),
         DayFigures(body.count, body.total_fen),
         listed,
     )
-    return answer(reconciliation_answer(result, listed_by_them=listed is not None))
+    return reconciliation_answer(result, listed_by_them=listed is not None)
 
 
 def reconciliation_answer(result: Reconciliation, *, listed_by_them: bool) -> ReconciliationAnswer:

@@ -1,13 +1,27 @@
-"""Domain errors. Each kind has a stable slug; the API maps it to a problem type URI."""
+"""Domain errors. Each kind carries its stable slug (the problem `type`) and its HTTP status:
+the API's problem table and the OpenAPI list of problem types are derived from these classes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 
 class DomainError(Exception):
-    """A rule said no. `slug` is stable and becomes the problem `type`."""
+    """A rule said no. `slug` is stable and becomes the problem `type`; `status` its HTTP status.
 
-    slug = "domain-error"
-    title = "The request breaks a rule of the service"
+    Every concrete kind must say its status (a subclass of a kind with one inherits it):
+    a forgotten status fails at import, never as a silent 422 or 500.
+    """
+
+    slug: str
+    title: str
+    status: int
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        for attribute in ("slug", "title", "status"):
+            if not hasattr(cls, attribute):
+                raise TypeError(f"{cls.__name__} must define {attribute}")
 
     def __init__(self, detail: str = "", **extra: object) -> None:
         super().__init__(detail or self.title)
@@ -15,8 +29,18 @@ class DomainError(Exception):
         self.extra = extra
 
 
+def error_kinds() -> Iterator[type[DomainError]]:
+    """Every error kind defined so far (the modules that define them must be imported)."""
+    pending: list[type[DomainError]] = list(DomainError.__subclasses__())
+    while pending:
+        kind = pending.pop()
+        pending.extend(kind.__subclasses__())
+        yield kind
+
+
 class InvalidInput(DomainError):
     slug = "invalid-request"
+    status = 422
     title = "The request is not valid"
 
 
@@ -32,6 +56,7 @@ class InvalidCardNumber(InvalidInput):
 
 class NotFound(DomainError):
     slug = "not-found"
+    status = 404
     title = "No such resource"
 
 
@@ -45,58 +70,63 @@ class HolderNotFound(NotFound):
     title = "No such holder"
 
 
-class InstitutionNotFound(NotFound):
-    slug = "institution-not-found"
-    title = "No such institution"
-
-
 class CardNotActivated(DomainError):
     slug = "card-not-activated"
+    status = 409
     title = "The card has not been activated"
 
 
 class CardSuspended(DomainError):
     slug = "card-suspended"
+    status = 409
     title = "The card is suspended"
 
 
 class CardUnusable(DomainError):
     slug = "card-unusable"
+    status = 409
     title = "The card can no longer be used"
 
 
 class TransitionNotAllowed(DomainError):
     slug = "card-transition-not-allowed"
+    status = 409
     title = "The card cannot make this change from its current state"
 
 
 class SsnMismatch(DomainError):
     slug = "ssn-mismatch"
+    status = 422
     title = "The social security number is not the card holder's"
 
 
 class NotIssuingBank(DomainError):
     slug = "not-issuing-bank"
+    status = 403
     title = "Only the card's issuing bank may activate it at its counter"
 
 
 class NotDesignated(DomainError):
     slug = "institution-not-designated"
+    status = 403
     title = "The institution is not a designated medical-insurance institution"
 
 
 class AccountHeld(DomainError):
     slug = "account-held"
+    status = 409
     title = "The personal account is held until the new card is activated"
 
 
 class PreviousCardInvalid(DomainError):
     slug = "previous-card-invalid"
+    status = 422
     title = "The previous medical insurance card cannot carry its account over"
 
 
 class AlreadyExists(DomainError):
     slug = "already-exists"
+    status = 409
     title = "It exists already"
 
 
@@ -104,6 +134,7 @@ class ConcurrentUpdate(DomainError):
     """Someone else changed the same thing first; re-read and decide again."""
 
     slug = "concurrent-update"
+    status = 503
     title = "The resource was changed concurrently"
 
 
@@ -111,6 +142,7 @@ class DuplicateDelivery(DomainError):
     """A message or webhook id seen before: its first effect stands."""
 
     slug = "duplicate-delivery"
+    status = 409
     title = "Already processed"
 
 
@@ -123,6 +155,7 @@ class ContributionIneligible(DomainError):
     """The holder may not make this contribution (participation, payer or working age)."""
 
     slug = "contribution-ineligible"
+    status = 422
     title = "The holder is not eligible for this contribution"
 
 
@@ -130,4 +163,10 @@ class StorageBusy(DomainError):
     """Throttled or conflicting: safe to retry later."""
 
     slug = "temporarily-unavailable"
+    status = 503
     title = "The service is busy; retry later"
+
+
+class InvalidCursor(InvalidInput):
+    slug = "invalid-cursor"
+    title = "The cursor is not one this service gave"

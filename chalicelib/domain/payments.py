@@ -12,7 +12,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
 
-from .errors import DomainError, InvalidInput, NotFound
+from .errors import DomainError, InvalidCursor, InvalidInput, NotFound  # noqa: F401 (InvalidCursor: until services move)
+
+
 
 # 50,000 yuan: above any single counter payment a designated pharmacy or an
 # outpatient desk takes; inpatient settlements larger than this are split.
@@ -29,6 +31,7 @@ class AmountOutOfRange(InvalidInput):
 
 class InsufficientBalance(DomainError):
     slug = "insufficient-balance"
+    status = 409
     title = "The personal account cannot cover the amount and self-pay was refused"
 
 
@@ -39,12 +42,8 @@ class PaymentNotFound(NotFound):
 
 class PaymentAlreadyCancelled(DomainError):
     slug = "payment-already-cancelled"
+    status = 409
     title = "The payment is cancelled already"
-
-
-class InvalidCursor(InvalidInput):
-    slug = "invalid-cursor"
-    title = "The paging cursor is not valid"
 
 
 class SelfPay(StrEnum):

@@ -23,21 +23,25 @@ MAX_KEY_LENGTH = 255
 
 
 class IdempotencyKeyMissing(DomainError):
+    status = 400
     slug = "idempotency-key-missing"
     title = "This request needs an Idempotency-Key header"
 
 
 class IdempotencyKeyInvalid(DomainError):
+    status = 400
     slug = "idempotency-key-invalid"
     title = "The Idempotency-Key header is not valid"
 
 
 class IdempotencyKeyInUse(DomainError):
+    status = 409
     slug = "idempotency-key-in-use"
     title = "A request with this Idempotency-Key is still being processed"
 
 
 class IdempotencyKeyReused(DomainError):
+    status = 422
     slug = "idempotency-key-reused"
     title = "This Idempotency-Key was used for a different request"
 
@@ -101,3 +105,56 @@ def finish(store: IdempotencyStore, key: str, print_: str, now: int, status: int
 def abandon(store: IdempotencyStore, key: str) -> None:
     """A passing failure (503): free the key so the client's retry runs the request again."""
     store.release(key)
+
+
+# --- interim: the interface the keys branch implements (taken from there on merge) ----
+from collections.abc import Callable  # noqa: E402
+from typing import Generic, TypeVar  # noqa: E402
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class IdempotentRequest:
+    scope_key: str
+    fingerprint: str
+    now: int
+
+    def decide(self, record: IdempotencyRecord | None) -> StoredResponse | None:
+        if record is None or record.expires_at < self.now:
+            return None
+        if record.in_flight and record.locked_until < self.now:
+            return None
+        if record.fingerprint != self.fingerprint:
+            raise IdempotencyKeyReused("The Idempotency-Key was first used with another request")
+        if record.in_flight or record.status is None or record.body is None:
+            raise IdempotencyKeyInUse("The first request with this key has not finished")
+        return StoredResponse(record.status, record.body)
+
+    def completed(self, response: StoredResponse) -> IdempotencyRecord:
+        return IdempotencyRecord(
+            self.scope_key, self.fingerprint, False, self.now + RETENTION_SECONDS, 0, response.status, response.body
+        )
+
+
+def keyed(caller_id: str, key: str, print_: str, now: int) -> IdempotentRequest:
+    return IdempotentRequest(scope_key(caller_id, key), print_, now)
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    response: StoredResponse
+    replayed: bool
+    result: T | None = None
+
+
+def remember(store: IdempotencyStore, key: IdempotentRequest, response: StoredResponse) -> Outcome[None]:
+    if store.reserve(key.completed(response), key.now):
+        return Outcome(response, replayed=False)
+    stored = key.decide(store.get(key.scope_key))
+    if stored is None:
+        raise IdempotencyKeyInUse("Retry the request")
+    return Outcome(stored, replayed=True)
+
+
+_ = Callable

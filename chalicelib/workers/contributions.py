@@ -23,7 +23,7 @@ from typing import Any
 
 from chalice.app import Blueprint, SQSEvent
 
-from chalicelib.api.deps import deps
+from chalicelib.bootstrap import deps
 from chalicelib.logs import get_logger
 from chalicelib.services import contributions
 from chalicelib.services.contributions import Delivery, HolderCache

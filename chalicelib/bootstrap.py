@@ -1,0 +1,74 @@
+"""The composition root: the stores, clients and caches a Lambda container builds once.
+
+HTTP routes and queue workers both read `deps()`; nothing else constructs storage.
+Built on first use, so importing the app stays cheap (the storage modules pull in
+PynamoDB and botocore). Tests swap in fakes with `use()`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from chalicelib.api.institution_cache import InstitutionCache
+from chalicelib.domain.payments import PaymentPolicy
+from chalicelib.services.clock import Clock, utc_now
+from chalicelib.services.payment_ports import PaymentStore
+from chalicelib.services.ports import (
+    CardStore,
+    ContributionQueue,
+    ContributionStore,
+    IdempotencyStore,
+    SecretSource,
+)
+from chalicelib.settings import settings
+
+
+@dataclass
+class Deps:
+    store: CardStore
+    idempotency: IdempotencyStore
+    secrets: SecretSource
+    contributions: ContributionStore
+    contribution_queue: ContributionQueue
+    payments: PaymentStore
+    clock: Clock = utc_now
+    new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
+    payment_policy: PaymentPolicy = field(default_factory=PaymentPolicy)
+    # Token digest -> institution, for a short time (api/institution_cache.py explains).
+    institutions: InstitutionCache = field(default_factory=InstitutionCache)
+
+
+_deps: Deps | None = None
+
+
+def deps() -> Deps:
+    global _deps
+    if _deps is None:
+        _deps = _build()
+    return _deps
+
+
+def _build() -> Deps:
+    from chalicelib.storage.contributions import DynamoContributionStore
+    from chalicelib.storage.dynamo import DynamoCardStore, DynamoIdempotencyStore
+    from chalicelib.storage.payments import DynamoPaymentStore
+    from chalicelib.storage.queues import SqsContributionQueue
+    from chalicelib.storage.secrets import SecretsManagerSource
+
+    return Deps(
+        store=DynamoCardStore(),
+        idempotency=DynamoIdempotencyStore(),
+        secrets=SecretsManagerSource(settings().secrets_prefix),
+        contributions=DynamoContributionStore(),
+        contribution_queue=SqsContributionQueue(settings().contributions_queue),
+        payments=DynamoPaymentStore(),
+        payment_policy=PaymentPolicy.from_setting(settings().payment_max_amount_fen),
+    )
+
+
+def use(new: Deps | None) -> None:
+    """Tests swap in fakes; None goes back to the real ones on next use."""
+    global _deps
+    _deps = new
