@@ -6,13 +6,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from chalicelib.domain.payments import DEFAULT_MAX_AMOUNT_FEN
 
 from .schemas import CARD_NO, Answer, Body
 
 PAYMENT_ID = r"^[A-Za-z0-9_-]{1,64}$"
+VISIT = Literal["pharmacy", "outpatient", "inpatient"]
 AMOUNT = Field(
     description=(
         "Integer fen, from 1 to the configured maximum per payment "
@@ -42,6 +43,24 @@ class PaymentRequestBody(Body):
             "first. Activates the new card, carries the account over and pays, in one step"
         ),
     )
+    visit: VISIT | None = Field(
+        default=None,
+        description=(
+            "pharmacy, outpatient or inpatient; default pharmacy for a pharmacy and outpatient for a "
+            "hospital. Only a hospital may send outpatient or inpatient"
+        ),
+    )
+    in_scope_fen: int | None = Field(
+        default=None,
+        ge=0,
+        description="The part of amount_fen inside the insurance's catalogue; default all of it",
+    )
+
+    @model_validator(mode="after")
+    def _in_scope_within_amount(self) -> PaymentRequestBody:
+        if self.in_scope_fen is not None and self.in_scope_fen > self.amount_fen:
+            raise ValueError("in_scope_fen cannot be more than amount_fen")
+        return self
 
 
 class TheirPayment(Body):
