@@ -14,16 +14,12 @@ from chalicelib.domain.cards import CardState
 from chalicelib.domain.errors import ConcurrentUpdate, DuplicateDelivery
 from chalicelib.domain.holders import AccountState
 from chalicelib.domain.payments import Payment, PaymentState
-from chalicelib.services.payment_ports import IDEMPOTENCY_LABEL, PaymentRead, PaymentWrite
-from chalicelib.services.ports import IdempotencyRecord
-from tests.fakes import FakeCardStore, FakeIdempotencyStore
+from chalicelib.services.payment_ports import CancelRead, CancelWrite, PaymentRead, PaymentStore, PaymentWrite
+from chalicelib.services.ports import IDEMPOTENCY_LABEL
+from tests.fakes import FakeCardStore, FakeIdempotencyStore, key_is_free
 
 
-def key_is_free(record: IdempotencyRecord | None, now: int) -> bool:
-    return record is None or record.expires_at < now or (record.in_flight and record.locked_until < now)
-
-
-class FakePaymentStore:
+class FakePaymentStore(PaymentStore):
     def __init__(self, cards: FakeCardStore, keys: FakeIdempotencyStore) -> None:
         self.cards = cards
         self.keys = keys
@@ -81,8 +77,18 @@ class FakePaymentStore:
     def get_payment(self, payment_id: str) -> Payment | None:
         return self.payments.get(payment_id)
 
-    def cancel_payment(self, cancelled: Payment) -> None:
+    def read_for_cancel(self, payment_id: str, scope_key: str | None) -> CancelRead:
         with self.cards.lock:
+            record = self.keys.records.get(scope_key) if scope_key else None
+            return CancelRead(self.payments.get(payment_id), record)
+
+    def cancel_payment(self, write: CancelWrite) -> None:
+        cancelled = write.cancelled
+        with self.cards.lock, self.keys.lock:
+            if write.key_record is not None and not key_is_free(
+                self.keys.records.get(write.key_record.scope_key), write.now
+            ):
+                raise DuplicateDelivery("idempotency exists already", label=IDEMPOTENCY_LABEL)
             current = self.payments.get(cancelled.payment_id)
             if current is None or current.state is not PaymentState.COMPLETED:
                 raise ConcurrentUpdate("payment changed", label="cancel:payment")
@@ -95,6 +101,8 @@ class FakePaymentStore:
                 balance_fen=account.balance_fen + cancelled.account_paid_fen,
                 version=account.version + 1,
             )
+            if write.key_record is not None:
+                self.keys.records[write.key_record.scope_key] = write.key_record
 
     def payments_of_holder(
         self, person_id: str, limit: int, before: str | None = None

@@ -12,9 +12,15 @@ from chalicelib.domain.contributions import CHINA, FundBook
 from chalicelib.domain.errors import AlreadyExists, ConcurrentUpdate, DuplicateDelivery, HolderNotFound
 from chalicelib.domain.holders import Account, Bank, Credential, Holder, Institution
 from chalicelib.services.ports import (
+    IDEMPOTENCY_LABEL,
     BookTotal,
     CardChange,
+    CardRead,
+    CardStore,
+    HolderCards,
+    HolderRead,
     IdempotencyRecord,
+    IdempotencyStore,
     MonthRecord,
     Posting,
     QueuedContribution,
@@ -24,9 +30,34 @@ from chalicelib.services.ports import (
 )
 
 
-class FakeCardStore:
+def key_is_free(record: IdempotencyRecord | None, now: int) -> bool:
+    """DynamoDB's condition on the key's record: none, expired, or abandoned in flight."""
+    return record is None or record.expires_at < now or (record.in_flight and record.locked_until < now)
+
+
+class FakeIdempotencyStore(IdempotencyStore):
     def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.records: dict[str, IdempotencyRecord] = {}
+
+    def get(self, scope_key: str) -> IdempotencyRecord | None:
+        return self.records.get(scope_key)
+
+    def reserve(self, record: IdempotencyRecord, now: int) -> bool:
+        with self.lock:
+            free = key_is_free(self.records.get(record.scope_key), now)
+            if free:
+                self.records[record.scope_key] = record
+            return free
+
+
+class FakeCardStore(CardStore):
+    """`keys` holds the idempotency records the card use cases write inside their commit
+    (the World shares it with the FakeIdempotencyStore behind the API)."""
+
+    def __init__(self, keys: FakeIdempotencyStore | None = None) -> None:
         self.lock = threading.RLock()
+        self.keys = keys or FakeIdempotencyStore()
         self.cards: dict[str, Card] = {}
         self.accounts: dict[str, Account] = {}
         self.holders: dict[str, Holder] = {}
@@ -37,6 +68,33 @@ class FakeCardStore:
         self.receipts: dict[tuple[str, str], WebhookReceipt] = {}
         self.registrations: dict[str, Registration] = {}
         self.events: dict[str, list[CardEvent]] = {}
+        self.known_persons: set[str] = set()  # cards seen, like DynamoDB's person cache
+
+    def read_card(
+        self, card_no: str, scope_key: str | None = None, receipt: tuple[str, str] | None = None
+    ) -> CardRead:
+        with self.lock:
+            card = self.cards.get(card_no)
+            holder = None
+            if card is not None and card_no in self.known_persons:
+                holder = self.read_holder(card.person_id)
+            if card is not None:
+                self.known_persons.add(card_no)
+            return CardRead(
+                card,
+                self.keys.records.get(scope_key) if scope_key else None,
+                self.receipts.get(receipt) if receipt else None,
+                holder,
+            )
+
+    def read_holder(self, person_id: str) -> HolderRead:
+        with self.lock:
+            return HolderRead(self.holders.get(person_id), self.accounts.get(person_id))
+
+    def holder_cards(self, person_id: str) -> HolderCards:
+        with self.lock:
+            mine = {no: c for no, c in self.cards.items() if c.person_id == person_id}
+            return HolderCards(self.accounts.get(person_id), mine, {no: self.card_events(no) for no in mine})
 
     def get_card(self, card_no: str) -> Card | None:
         return self.cards.get(card_no)
@@ -80,20 +138,27 @@ class FakeCardStore:
             if change.receipt is not None:
                 key = (change.receipt.bank_code, change.receipt.webhook_id)
                 if key in self.receipts:
-                    raise DuplicateDelivery("receipt exists already")
+                    raise DuplicateDelivery("receipt exists already", label="receipt")
             if change.registration and change.registration.registration_id in self.registrations:
-                raise ConcurrentUpdate("registration exists already")
-            # All conditions hold: apply everything.
-            for card in change.cards:
-                self.cards[card.card_no] = card
-            for event in change.events:
-                self.events.setdefault(event.card_no, []).append(event)
-            if change.account is not None:
-                self.accounts[change.account.person_id] = change.account
-            if change.receipt is not None:
-                self.receipts[(change.receipt.bank_code, change.receipt.webhook_id)] = change.receipt
-            if change.registration is not None:
-                self.registrations[change.registration.registration_id] = change.registration
+                raise ConcurrentUpdate("registration exists already", label="registration")
+            with self.keys.lock:
+                if change.key_record is not None and not key_is_free(
+                    self.keys.records.get(change.key_record.scope_key), change.now
+                ):
+                    raise DuplicateDelivery("idempotency exists already", label=IDEMPOTENCY_LABEL)
+                # All conditions hold: apply everything.
+                for card in change.cards:
+                    self.cards[card.card_no] = card
+                for event in change.events:
+                    self.events.setdefault(event.card_no, []).append(event)
+                if change.account is not None:
+                    self.accounts[change.account.person_id] = change.account
+                if change.receipt is not None:
+                    self.receipts[(change.receipt.bank_code, change.receipt.webhook_id)] = change.receipt
+                if change.registration is not None:
+                    self.registrations[change.registration.registration_id] = change.registration
+                if change.key_record is not None:
+                    self.keys.records[change.key_record.scope_key] = change.key_record
 
     def _card_version(self, card_no: str) -> int:
         card = self.cards.get(card_no)
@@ -130,35 +195,6 @@ class FakeCardStore:
             if key in table:
                 raise AlreadyExists("It exists already")
             table[key] = value
-
-
-class FakeIdempotencyStore:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.records: dict[str, IdempotencyRecord] = {}
-
-    def get(self, scope_key: str) -> IdempotencyRecord | None:
-        return self.records.get(scope_key)
-
-    def reserve(self, record: IdempotencyRecord, now: int) -> bool:
-        with self.lock:
-            current = self.records.get(record.scope_key)
-            free = (
-                current is None
-                or current.expires_at < now
-                or (current.in_flight and current.locked_until < now)
-            )
-            if free:
-                self.records[record.scope_key] = record
-            return free
-
-    def complete(self, record: IdempotencyRecord) -> None:
-        with self.lock:
-            self.records[record.scope_key] = replace(record)
-
-    def release(self, scope_key: str) -> None:
-        with self.lock:
-            self.records.pop(scope_key, None)
 
 
 class FakeSecrets:

@@ -32,7 +32,9 @@ def test_a_token_without_iat_is_refused(api, fake_world):
     good = fake_world.jwt(alice)
     claims = jwt.decode(good, options={"verify_signature": False})
     claims.pop("iat")
-    token = jwt.encode(claims, fake_world.private_pem, algorithm="ES256", headers=jwt.get_unverified_header(good))
+    token = jwt.encode(
+        claims, fake_world.private_pem, algorithm="ES256", headers=jwt.get_unverified_header(good)
+    )
     assert _card(api, token).status == 401
 
 

@@ -12,6 +12,7 @@ from chalicelib.domain.holders import AccountState
 from chalicelib.domain.identifiers import luhn_check_digit
 from chalicelib.domain.payments import DEFAULT_MAX_AMOUNT_FEN, PaymentPolicy
 from chalicelib.services import idempotency
+from chalicelib.services.ports import IdempotencyRecord
 from tests.payment_helpers import assert_no_partial_state, funded_holder
 
 PROBLEM = "application/problem+json"
@@ -166,7 +167,10 @@ def test_the_same_key_while_the_first_is_in_flight_is_409(api, fake_world, funde
     body = json.dumps({"card_no": card_no, "amount_fen": 100}).encode()
     print_ = idempotency.fingerprint("POST", "/v1/payments?[]", body)
     now = int(fake_world.now.timestamp())
-    idempotency.begin(fake_world.idempotency, "PHARMACY#busy", print_, now)  # the first request's lock
+    # The first request's record, still in flight (as a transaction conflict on the key shows it).
+    fake_world.idempotency.reserve(
+        IdempotencyRecord("PHARMACY#busy", print_, True, now + idempotency.RETENTION_SECONDS, now + 60), now
+    )
     r = api.request(
         "POST",
         "/v1/payments",

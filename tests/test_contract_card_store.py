@@ -13,7 +13,8 @@ from chalicelib.domain.cards import Action, CardKind, CardState, Channel
 from chalicelib.domain.errors import AlreadyExists, ConcurrentUpdate, DuplicateDelivery
 from chalicelib.domain.holders import AccountState, Bank, InstitutionKind, Participation
 from chalicelib.services import activation, admin
-from chalicelib.services.ports import CardChange, IdempotencyRecord, WebhookReceipt
+from chalicelib.services.idempotency import StoredResponse
+from chalicelib.services.ports import IDEMPOTENCY_LABEL, CardChange, IdempotencyRecord, WebhookReceipt
 from sscard_ops.seed import make_ssn
 from tests.conftest import NOW
 from tests.fakes import FakeCardStore, FakeIdempotencyStore
@@ -117,8 +118,10 @@ def test_replacement_moves_the_account_and_retires_the_old_card_atomically(store
     holder, card, old = holder_with_card(store, old_balance=12_345)
     assert store.get_account(holder.person_id).state is AccountState.HELD
     center, _ = admin.add_institution(store, KEY, InstitutionKind.SERVICE_CENTER, "SC", NOW)
-    result = activation.activate_at_service_center(store, card.card_no, holder.ssn_digest, center, NOW)
-    assert result.card_activated and result.carried_over
+    result = activation.activate_at_service_center(
+        store, card.card_no, holder.ssn_digest, center, NOW, None, lambda r: StoredResponse(200, "{}")
+    ).result
+    assert result is not None and result.card_activated and result.carried_over
     account = store.get_account(holder.person_id)
     assert (account.state, account.card_no, account.balance_fen) == (
         AccountState.NORMAL,
@@ -133,8 +136,11 @@ def test_replacement_moves_the_account_and_retires_the_old_card_atomically(store
 def test_pharmacy_first_use_carries_the_old_account_over(store):
     holder, card, old = holder_with_card(store, old_balance=500)
     pharmacy, _ = admin.add_institution(store, KEY, InstitutionKind.PHARMACY, "Ph", NOW, designated=True)
-    result = activation.activate_at_pharmacy(store, card.card_no, old.card_no, pharmacy, NOW)
-    assert result.card_activated and result.carried_over
+    plan = activation.plan_activation(
+        store, card, Channel.PHARMACY, NOW, pharmacy.institution_id, old.card_no
+    )
+    store.commit(plan.change)
+    assert plan.result.card_activated and plan.result.carried_over
     assert store.get_account(holder.person_id).card_no == card.card_no
 
 
@@ -156,9 +162,68 @@ def test_idempotency_key_is_owned_once_until_it_expires(idempotency_store):
     assert s.reserve(rec, now=50) is True
     assert s.reserve(rec, now=60) is False  # in flight, lock still held
     assert s.reserve(rec, now=101) is True  # the lock lapsed: a retry takes over
-    s.complete(replace(rec, in_flight=False, locked_until=0, status=201, body="{}"))
+    done = replace(rec, in_flight=False, locked_until=0, status=409, body="{}")
+    assert s.reserve(done, now=102) is True  # an abandoned one is taken over by a finished answer
     assert s.reserve(rec, now=500) is False  # finished: replay, not re-run
-    assert s.get("INST#k1").status == 201
+    assert s.get("INST#k1").status == 409
     assert s.reserve(rec, now=1_001) is True  # expired (TTL may lag): free again
-    s.release("INST#k1")
-    assert s.get("INST#k1") is None
+
+
+ANSWER = IdempotencyRecord("SC-1#k", "fp", False, expires_at=10_000, locked_until=0, status=200, body="{}")
+
+
+def test_the_first_read_brings_the_key_record_and_the_receipt_with_the_card(store):
+    holder, card, _ = holder_with_card(store)
+    first = store.read_card(card.card_no, "SC-1#k", ("ICBC", "wh-1"))
+    assert first.card == card and first.key_record is None and first.receipt is None
+    activated, event = rules.apply(card, Action.ACTIVATE, channel=Channel.BANK_COUNTER, at=NOW)
+    receipt = WebhookReceipt("ICBC", "wh-1", "activated", card.card_no, None, NOW)
+    store.commit(CardChange(cards=(activated,), events=(event,), receipt=receipt, key_record=ANSWER, now=1))
+    read = store.read_card(card.card_no, "SC-1#k", ("ICBC", "wh-1"))
+    assert read.card == activated and read.key_record == ANSWER and read.receipt == receipt
+    # A card seen before: its holder and account come in the same read.
+    assert read.holder is not None and read.holder.holder == holder
+    assert read.holder.account == store.get_account(holder.person_id)
+    assert store.read_card("9" * 19).card is None
+
+
+def test_a_holder_and_account_are_read_together(store):
+    holder, _, _ = holder_with_card(store)
+    both = store.read_holder(holder.person_id)
+    assert both.holder == holder and both.account == store.get_account(holder.person_id)
+    nobody = store.read_holder("nobody")
+    assert nobody.holder is None and nobody.account is None
+
+
+def test_a_live_key_record_stops_the_whole_change(store):
+    _, card, _ = holder_with_card(store)
+    store.commit(CardChange(unchanged_cards=(card,), key_record=ANSWER, now=1))
+    activated, event = rules.apply(card, Action.ACTIVATE, channel=Channel.HOSPITAL, at=NOW)
+    other = replace(ANSWER, body='{"other": true}')
+    with pytest.raises(DuplicateDelivery) as taken:
+        store.commit(CardChange(cards=(activated,), events=(event,), key_record=other, now=2))
+    assert taken.value.extra["label"] == IDEMPOTENCY_LABEL
+    assert store.get_card(card.card_no) == card
+    assert store.read_card(card.card_no, "SC-1#k").key_record == ANSWER
+    # Expired by `now`: replaced, with the change.
+    store.commit(CardChange(cards=(activated,), events=(event,), key_record=other, now=10_001))
+    assert store.read_card(card.card_no, "SC-1#k").key_record == other
+
+
+def test_a_holders_cards_come_with_their_histories_as_the_last_change_left_them(store):
+    holder, card, old = holder_with_card(store, old_balance=100)
+    center, _ = admin.add_institution(store, KEY, InstitutionKind.SERVICE_CENTER, "SC", NOW)
+    activation.activate_at_service_center(
+        store, card.card_no, holder.ssn_digest, center, NOW, None, lambda r: StoredResponse(200, "{}")
+    )
+    seen = store.holder_cards(holder.person_id)
+    assert seen.account == store.get_account(holder.person_id)
+    assert seen.cards == {
+        card.card_no: store.get_card(card.card_no),
+        old.card_no: store.get_card(old.card_no),
+    }
+    assert seen.events[card.card_no] == store.card_events(card.card_no)
+    assert [e.action for e in seen.events[card.card_no]] == [Action.ISSUE, Action.ACTIVATE]
+    assert [e.action for e in seen.events[old.card_no]] == [Action.ISSUE, Action.RETIRE]
+    empty = store.holder_cards("nobody")
+    assert empty.account is None and empty.cards == {} and empty.events == {}

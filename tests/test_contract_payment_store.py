@@ -18,8 +18,9 @@ from chalicelib.domain.errors import ConcurrentUpdate, DuplicateDelivery
 from chalicelib.domain.holders import AccountState, Bank
 from chalicelib.domain.payments import Payment, PaymentState, SelfPay
 from chalicelib.services import activation, admin
-from chalicelib.services.payment_ports import IDEMPOTENCY_LABEL, PaymentWrite
-from chalicelib.services.ports import CardChange, IdempotencyRecord
+from chalicelib.services.idempotency import StoredResponse
+from chalicelib.services.payment_ports import CancelWrite, PaymentWrite
+from chalicelib.services.ports import IDEMPOTENCY_LABEL, CardChange, IdempotencyRecord
 from tests.conftest import NOW
 from tests.fake_payments import FakePaymentStore
 from tests.fakes import FakeCardStore, FakeIdempotencyStore
@@ -37,7 +38,8 @@ class Stores:
 @pytest.fixture(params=["fake", "dynamodb"])
 def stores(request):
     if request.param == "fake":
-        cards, keys = FakeCardStore(), FakeIdempotencyStore()
+        keys = FakeIdempotencyStore()
+        cards = FakeCardStore(keys)
         yield Stores(cards, keys, FakePaymentStore(cards, keys))
         return
     from chalicelib.storage.dynamo import DynamoCardStore, DynamoIdempotencyStore
@@ -130,7 +132,16 @@ def test_a_card_suspended_since_the_read_writes_nothing(stores):
     s = stores
     person_id, card_no = funded_holder(s.cards, KEY, NOW, 5_000)
     write = debit_write(s, card_no, 1_000)
-    activation.change_state(s.cards, card_no, Action.REPORT_LOSS, Channel.MOBILE, NOW, owner=person_id)
+    activation.change_state(
+        s.cards,
+        card_no,
+        Action.REPORT_LOSS,
+        Channel.MOBILE,
+        NOW,
+        owner=person_id,
+        key=None,
+        render=lambda card: StoredResponse(200, card.state.value),
+    )
     with pytest.raises(ConcurrentUpdate) as conflict:
         s.payments.commit_payment(write)
     assert conflict.value.extra["label"] == f"card:{card_no}"
@@ -228,13 +239,41 @@ def test_a_payment_is_cancelled_once_and_credited_once(stores):
     write = debit_write(s, card_no, 1_500)
     s.payments.commit_payment(write)
     cancelled = write.payment.cancel(NOW + timedelta(minutes=5))
-    s.payments.cancel_payment(cancelled)
+    s.payments.cancel_payment(CancelWrite(cancelled))
     assert s.payments.get_payment("pay-1").state is PaymentState.CANCELLED
     assert s.cards.get_account(person_id).balance_fen == 5_000
     with pytest.raises(ConcurrentUpdate):
-        s.payments.cancel_payment(cancelled)  # a second cancel decided from a stale read
+        s.payments.cancel_payment(CancelWrite(cancelled))  # a second cancel decided from a stale read
     assert s.cards.get_account(person_id).balance_fen == 5_000
     assert_no_partial_state(s.cards, s.payments, s.keys, person_id, 5_000)
+
+
+def test_a_cancel_reads_the_payment_with_its_key_and_writes_the_answer_with_the_credit(stores):
+    s = stores
+    person_id, card_no = funded_holder(s.cards, KEY, NOW, 5_000)
+    write = debit_write(s, card_no, 1_500)
+    s.payments.commit_payment(write)
+    read = s.payments.read_for_cancel("pay-1", "PH-1#c")
+    assert read.payment == write.payment and read.key_record is None
+    answer = record("PH-1#c", 200, '{"state": "cancelled"}')
+    s.payments.cancel_payment(CancelWrite(write.payment.cancel(NOW), answer, EPOCH))
+    again = s.payments.read_for_cancel("pay-1", "PH-1#c")
+    assert again.payment.state is PaymentState.CANCELLED and again.key_record == answer
+    assert s.payments.read_for_cancel("nope", None).payment is None
+
+
+def test_a_cancel_whose_key_was_taken_meanwhile_credits_nothing(stores):
+    s = stores
+    person_id, card_no = funded_holder(s.cards, KEY, NOW, 5_000)
+    write = debit_write(s, card_no, 1_500)
+    s.payments.commit_payment(write)
+    assert s.keys.reserve(record("PH-1#c", 409, "{}"), EPOCH)
+    with pytest.raises(DuplicateDelivery) as taken:
+        s.payments.cancel_payment(CancelWrite(write.payment.cancel(NOW), record("PH-1#c", 200, "{}"), EPOCH))
+    assert taken.value.extra["label"] == IDEMPOTENCY_LABEL
+    assert s.payments.get_payment("pay-1").state is PaymentState.COMPLETED
+    assert s.cards.get_account(person_id).balance_fen == 3_500
+    assert s.keys.get("PH-1#c").status == 409
 
 
 def test_a_holders_payments_page_newest_first_stably(stores):

@@ -85,7 +85,9 @@ def _role(op: Operation) -> str | None:
     return KIND_ROLES[op.callers[0]][0]
 
 
-def _mutated(op: Operation, world: World, api: Any, target: str, value: Any) -> tuple[str, Any, dict[str, str]]:
+def _mutated(
+    op: Operation, world: World, api: Any, target: str, value: Any
+) -> tuple[str, Any, dict[str, str]]:
     path, body, extra = REQUESTS[(op.method, op.path)](api, world)
     kind, _, name = target.partition(":")
     if kind == "path":
@@ -170,7 +172,9 @@ def test_a_jwt_whose_alg_does_not_fit_the_issuers_key_is_401_not_500(api, world,
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     else:
         key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     good = world.jwt(person)
     kid = jwt.get_unverified_header(good)["kid"]
     claims = jwt.decode(good, options={"verify_signature": False})
@@ -184,7 +188,9 @@ def test_a_jwt_whose_alg_does_not_fit_the_issuers_key_is_401_not_500(api, world,
     ["6217000000000000019\n", "\uff16\uff12\uff11\uff17" + "\uff10" * 14 + "\uff19"],
     ids=["trailing-newline", "full-width-digits"],
 )
-def test_a_verified_webhook_with_a_non_ascii_card_number_is_rejected_not_500(api, world, no_last_net, card_no):
+def test_a_verified_webhook_with_a_non_ascii_card_number_is_rejected_not_500(
+    api, world, no_last_net, card_no
+):
     holder = world.seeded.holders["bob"]
     payload = {
         "type": "card.counter_activated",

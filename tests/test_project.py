@@ -103,5 +103,11 @@ def test_the_problem_types_listed_are_derived_from_the_error_classes():
     from chalicelib.api.problems import problem_types
 
     described = document()["info"]["description"]
-    for slug in ("unauthenticated", "forbidden", "malformed-json", "invalid-cursor", "idempotency-key-reused"):
+    for slug in (
+        "unauthenticated",
+        "forbidden",
+        "malformed-json",
+        "invalid-cursor",
+        "idempotency-key-reused",
+    ):
         assert slug in problem_types() and f"urn:sscard:problem:{slug}" in described

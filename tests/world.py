@@ -13,7 +13,7 @@ from chalicelib.bootstrap import Deps
 from sscard_ops import devjwt
 from sscard_ops.seed import Seeded, seed
 from tests.fake_payments import FakePaymentStore
-from tests.fakes import FakeCardStore, FakeContributionQueue, FakeContributionStore
+from tests.fakes import FakeCardStore, FakeContributionQueue, FakeContributionStore, FakeIdempotencyStore
 
 ISSUER = "https://auth.sscard.local/"
 AUDIENCE = "sscard-mobile"
@@ -26,6 +26,8 @@ class World:
     ) -> None:
         self.store = store
         self.idempotency = idempotency
+        if isinstance(store, FakeCardStore) and isinstance(idempotency, FakeIdempotencyStore):
+            store.keys = idempotency  # the card use cases write their key records in their commit
         # Over the fakes, payments share the fake cards, accounts and idempotency records.
         if payments is None and isinstance(store, FakeCardStore):
             payments = FakePaymentStore(store, idempotency)

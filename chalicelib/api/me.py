@@ -27,7 +27,7 @@ bp = Blueprint(__name__)
     errors=(404,),
 )
 def my_card(call: Call[None, None]) -> MyCardAnswer:
-    mine = activation.my_card(call.deps.store, call.person_id)
+    mine = activation.my_cards(call.deps.store, call.person_id)
     return MyCardAnswer(
         card=card_view(mine.card),
         pending_card=card_view(mine.pending) if mine.pending else None,

@@ -17,7 +17,9 @@ from .payment_schemas import AccountAnswer, MyPaymentsAnswer, MyPaymentView
 
 bp = Blueprint(__name__)
 # A holder's payment page key: the payment's time and id (storage/payments.py writes it).
-PAYMENT_PAGE_KEY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z#[A-Za-z0-9_-]{1,64}")
+PAYMENT_PAGE_KEY = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z#[A-Za-z0-9_-]{1,64}"
+)
 
 
 class MyPaymentsQuery(Query):
@@ -61,7 +63,7 @@ def my_account(call: Call[None, None]) -> AccountAnswer:
 )
 def my_payments(call: Call[None, MyPaymentsQuery]) -> MyPaymentsAnswer:
     assert call.page is not None
-    page, last = call.deps.payments.payments_of_holder(call.person_id, call.page.limit, call.page.after)
+    page, last = payments.my_payments(call.deps.payments, call.person_id, call.page.limit, call.page.after)
     return MyPaymentsAnswer(payments=[_view(p) for p in page], next_cursor=call.page.next_cursor(last))
 
 

@@ -105,7 +105,11 @@ GATEWAY_ERRORS[403] = RouteNotFound
 
 
 def problem_body(error: DomainError) -> dict[str, Any]:
-    body: dict[str, Any] = {"type": PROBLEM_TYPE_BASE + error.slug, "title": error.title, "status": error.status}
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + error.slug,
+        "title": error.title,
+        "status": error.status,
+    }
     if error.detail and error.detail != error.title:
         body["detail"] = error.detail
     body.update({k: v for k, v in error.extra.items() if k != "label"})  # label: storage's, internal

@@ -12,9 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
 
-from .errors import DomainError, InvalidCursor, InvalidInput, NotFound  # noqa: F401 (InvalidCursor: until services move)
-
-
+from .errors import DomainError, InvalidInput, NotFound
 
 # 50,000 yuan: above any single counter payment a designated pharmacy or an
 # outpatient desk takes; inpatient settlements larger than this are split.

@@ -1,9 +1,12 @@
 """Card activation through every channel, and the card's other state changes.
 
-Each use case reads what it needs, lets the domain decide, and commits one
-atomic CardChange. A concurrent change makes the commit fail; we then read
-again and decide again, so two channels racing to activate one card record
-exactly one activation.
+Each use case reads what it needs (the card with the request's idempotency
+record in one round trip, then the holder and account if the rules need
+them), lets the domain decide, and commits one atomic CardChange that carries
+the completed idempotency record. A concurrent change makes the commit fail;
+the backoff loop then reads again and decides again, so two channels racing
+to activate one card record exactly one activation, and a request whose key
+another request finished meanwhile replays that request's answer.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from chalicelib.domain import cards as card_rules
 from chalicelib.domain.cards import Action, Card, CardEvent, CardKind, CardState, Channel
 from chalicelib.domain.errors import (
     CardNotFound,
-    ConcurrentUpdate,
     HolderNotFound,
     NotFound,
     PreviousCardInvalid,
@@ -25,21 +27,11 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.holders import Account, AccountState, Institution
 
-from .ports import CardChange, CardStore
+from .backoff import DEFAULT_BACKOFF, Backoff, with_backoff
+from .idempotency import IdempotentRequest, Outcome, StoredResponse, commit_keyed, replayed
+from .ports import CardChange, CardRead, CardStore, HolderRead, IdempotencyRecord
 
 T = TypeVar("T")
-ATTEMPTS = 4
-
-
-def retry_on_conflict(fn: Callable[[], T], attempts: int = ATTEMPTS) -> T:
-    """Re-run a read-decide-commit step when another writer got there first."""
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except ConcurrentUpdate:
-            if attempt == attempts - 1:
-                raise
-    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)
@@ -56,18 +48,40 @@ class ActivationPlan:
     result: ActivationResult
 
 
-def read_card(store: CardStore, card_no: str) -> Card:
-    card = store.get_card(card_no)
+def found_card(card: Card | None, card_no: str) -> Card:
     if card is None:
         raise CardNotFound(f"No card {card_no[:6]}...{card_no[-4:]} is known")
     return card
 
 
-def read_account(store: CardStore, person_id: str) -> Account:
-    account = store.get_account(person_id)
-    if account is None:
-        raise HolderNotFound("The card's holder has no personal account")
-    return account
+def first_read(
+    store: CardStore, card_no: str, key: IdempotentRequest | None
+) -> tuple[CardRead, StoredResponse | None]:
+    """The use case's first round trip, and the answer to replay if the key has one."""
+    read = store.read_card(card_no, key.scope_key if key else None)
+    return read, key.decide(read.key_record) if key else None
+
+
+def holder_of(store: CardStore, read: CardRead, card: Card) -> HolderRead:
+    """The card's holder and account: from the first read when storage knew them, else one read."""
+    return read.holder if read.holder is not None else store.read_holder(card.person_id)
+
+
+def committed(
+    store: CardStore,
+    key: IdempotentRequest | None,
+    change: CardChange,
+    result: T,
+    render: Callable[[T], StoredResponse],
+) -> Outcome[T]:
+    """Commit the change with the key's completed record in the same transaction."""
+
+    def commit(record: IdempotencyRecord | None) -> None:
+        if record is None and not change.writes_items:
+            return  # nothing to write and no key: no round trip
+        store.commit(replace(change, key_record=record, now=key.now if key else 0))
+
+    return commit_keyed(key, result, render, commit)
 
 
 def plan_activation(
@@ -77,8 +91,10 @@ def plan_activation(
     at: datetime,
     institution_id: str | None,
     previous_card_no: str | None = None,
+    account: Account | None = None,
 ) -> ActivationPlan:
-    """Decide what activating `card` through `channel` writes (reads the account and old card).
+    """Decide what activating `card` through `channel` writes (reads the old card, and the
+    holder's account unless the caller read it already).
 
     The payments use case merges this plan into its own transaction for a
     pharmacy's first use, so activation and the first payment are one step.
@@ -91,7 +107,10 @@ def plan_activation(
         change = CardChange(cards=(new_card,), events=(event,))
         return ActivationPlan(change, ActivationResult(new_card, False, financial_activated=True))
 
-    account = read_account(store, card.person_id)
+    if account is None:
+        account = store.get_account(card.person_id)
+    if account is None:
+        raise HolderNotFound("The card's holder has no personal account")
     cards: list[Card] = [new_card]
     events: list[CardEvent] = [event]
     carried_over = False
@@ -138,61 +157,36 @@ def _check_previous_card(
         raise PreviousCardInvalid("The previous card does not hold the holder's current account")
 
 
-def activate(
+def activate_at_service_center(
     store: CardStore,
     card_no: str,
-    channel: Channel,
+    ssn_digest: str,
+    center: Institution,
     at: datetime,
-    institution_id: str | None = None,
-    check: Callable[[Card], None] | None = None,
-    previous_card_no: str | None = None,
-) -> ActivationResult:
-    def attempt() -> ActivationResult:
-        card = read_card(store, card_no)
-        if check is not None:
-            check(card)
-        plan = plan_activation(store, card, channel, at, institution_id, previous_card_no)
-        if plan.result.card_activated or plan.result.financial_activated:
-            store.commit(plan.change)
-        return plan.result
+    key: IdempotentRequest | None,
+    render: Callable[[ActivationResult], StoredResponse],
+    backoff: Backoff = DEFAULT_BACKOFF,
+) -> Outcome[ActivationResult]:
+    """Staff checked the ID document: the SSN given must be the card holder's."""
 
-    return retry_on_conflict(attempt)
+    def attempt() -> Outcome[ActivationResult]:
+        read, stored = first_read(store, card_no, key)
+        if stored is not None:
+            return replayed(stored)
+        card = found_card(read.card, card_no)
+        known = holder_of(store, read, card)
+        ensure_holder(known, ssn_digest)
+        plan = plan_activation(
+            store, card, Channel.SERVICE_CENTER, at, center.institution_id, account=known.account
+        )
+        return committed(store, key, plan.change, plan.result, render)
 
-
-def ssn_matches_holder(store: CardStore, ssn_digest: str) -> Callable[[Card], None]:
-    def check(card: Card) -> None:
-        holder = store.get_holder(card.person_id)
-        if holder is None or holder.ssn_digest != ssn_digest:
-            raise SsnMismatch("The social security number given is not the card holder's")
-
-    return check
+    return with_backoff(attempt, backoff)
 
 
-def activate_at_service_center(
-    store: CardStore, card_no: str, ssn_digest: str, center: Institution, at: datetime
-) -> ActivationResult:
-    return activate(
-        store,
-        card_no,
-        Channel.SERVICE_CENTER,
-        at,
-        center.institution_id,
-        check=ssn_matches_holder(store, ssn_digest),
-    )
-
-
-def activate_at_pharmacy(
-    store: CardStore, card_no: str, previous_card_no: str, pharmacy: Institution, at: datetime
-) -> ActivationResult:
-    """First use at a designated pharmacy: the old card's account carries over to the new card."""
-    return activate(
-        store,
-        card_no,
-        Channel.PHARMACY,
-        at,
-        pharmacy.institution_id,
-        previous_card_no=previous_card_no,
-    )
+def ensure_holder(known: HolderRead, ssn_digest: str) -> None:
+    if known.holder is None or known.holder.ssn_digest != ssn_digest:
+        raise SsnMismatch("The social security number given is not the card holder's")
 
 
 # --- Other state changes: loss, resume, cancel ------------------------------------------
@@ -206,11 +200,18 @@ def change_state(
     at: datetime,
     institution_id: str | None = None,
     owner: str | None = None,
-) -> Card:
+    *,
+    key: IdempotentRequest | None,
+    render: Callable[[Card], StoredResponse],
+    backoff: Backoff = DEFAULT_BACKOFF,
+) -> Outcome[Card]:
     """Report loss, resume or cancel a card. `owner` limits a holder to their own cards."""
 
-    def attempt() -> Card:
-        card = store.get_card(card_no)
+    def attempt() -> Outcome[Card]:
+        read, stored = first_read(store, card_no, key)
+        if stored is not None:
+            return replayed(stored)
+        card = read.card
         if card is None or (owner is not None and card.person_id != owner):
             raise CardNotFound("No such card")
         new_card, event = card_rules.apply(
@@ -218,31 +219,42 @@ def change_state(
         )
         account = None
         if action is Action.CANCEL and card.kind is CardKind.SOCIAL_SECURITY:
-            account = _release_pending(store, card)
-        store.commit(CardChange(cards=(new_card,), events=(event,), account=account))
-        return new_card
+            account = _release_pending(store, read, card)
+        change = CardChange(cards=(new_card,), events=(event,), account=account)
+        return committed(store, key, change, new_card, render)
 
-    return retry_on_conflict(attempt)
+    return with_backoff(attempt, backoff)
 
 
-def _release_pending(store: CardStore, card: Card) -> Account | None:
+def _release_pending(store: CardStore, read: CardRead, card: Card) -> Account | None:
     """Cancelling a card that was awaiting activation lifts the hold on the account."""
-    account = store.get_account(card.person_id)
+    account = read.holder.account if read.holder is not None else store.get_account(card.person_id)
     if account is None or account.pending_card_no != card.card_no:
         return None
     return replace(account, pending_card_no=None, state=AccountState.NORMAL, version=account.version + 1)
 
 
-def current_cards(store: CardStore, person_id: str) -> tuple[Card, Card | None]:
-    """The card the holder uses (or the new one if none), and a new card awaiting activation."""
-    account = store.get_account(person_id)
-    if account is None:
+@dataclass(frozen=True)
+class MyCards:
+    card: Card  # the card the holder uses (or the new one if none)
+    pending: Card | None  # a new card awaiting activation
+    history: list[CardEvent]  # the card's history, oldest first
+
+
+def my_cards(store: CardStore, person_id: str) -> MyCards:
+    """Two round trips: the account, then the holder's cards with their histories."""
+    seen = store.holder_cards(person_id)
+    account = seen.account
+    main_no = account and (account.card_no or account.pending_card_no)
+    if account is None or main_no is None or main_no not in seen.cards:
         raise NotFound("No card is issued to you")
-    main_no = account.card_no or account.pending_card_no
-    if main_no is None:
-        raise NotFound("No card is issued to you")
-    main = read_card(store, main_no)
     pending = None
     if account.pending_card_no and account.pending_card_no != main_no:
-        pending = store.get_card(account.pending_card_no)
-    return main, pending
+        pending = seen.cards.get(account.pending_card_no)
+    return MyCards(seen.cards[main_no], pending, seen.events.get(main_no, []))
+
+
+def current_cards(store: CardStore, person_id: str) -> tuple[Card, Card | None]:
+    """The card the holder uses (or the new one if none), and a new card awaiting activation."""
+    mine = my_cards(store, person_id)
+    return mine.card, mine.pending

@@ -22,11 +22,14 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.identifiers import Ssn, parse_card_no
 
-from .activation import plan_activation, read_card, retry_on_conflict, ssn_matches_holder
+from .activation import ensure_holder, found_card, holder_of, plan_activation
+from .backoff import DEFAULT_BACKOFF, Backoff, with_backoff
 from .digests import ssn_digest
 from .ports import CardChange, CardStore, WebhookReceipt
 
 COUNTER_ACTIVATED = "card.counter_activated"
+# "Try again" errors: the bank redelivers and we decide afresh; no receipt is written.
+TRANSIENT = (ConcurrentUpdate, StorageBusy)
 
 
 def handle_counter_activation(
@@ -36,21 +39,28 @@ def handle_counter_activation(
     webhook_id: str,
     payload: Any,
     at: datetime,
+    backoff: Backoff = DEFAULT_BACKOFF,
 ) -> tuple[WebhookReceipt, bool]:
-    """Apply a verified bank webhook once. Returns its receipt and whether it was seen before."""
-    seen = store.get_receipt(bank_code, webhook_id)
-    if seen is not None:
-        return seen, True
+    """Apply a verified bank webhook once. Returns its receipt and whether it was seen before.
+
+    Three round trips: the receipt with the card, the holder with the account (none when
+    storage knows the card's holder), the write with the receipt."""
 
     def receipt(outcome: str, card_no: str | None, reason: str | None = None) -> WebhookReceipt:
         return WebhookReceipt(bank_code, webhook_id, outcome, card_no, reason, at)
 
-    def attempt() -> WebhookReceipt:
+    def attempt() -> tuple[WebhookReceipt, bool]:
         card_no, digest = _parse(payload, hashing_key)
-        card = read_card(store, card_no)
+        read = store.read_card(card_no, receipt=(bank_code, webhook_id))
+        if read.receipt is not None:
+            return read.receipt, True
+        card = found_card(read.card, card_no)
         _issued_by(card, bank_code)
-        ssn_matches_holder(store, digest)(card)
-        plan = plan_activation(store, card, Channel.BANK_COUNTER, at, f"bank:{bank_code}")
+        known = holder_of(store, read, card)
+        ensure_holder(known, digest)
+        plan = plan_activation(
+            store, card, Channel.BANK_COUNTER, at, f"bank:{bank_code}", account=known.account
+        )
         if plan.result.card_activated:
             outcome = "activated"
         elif plan.result.financial_activated:
@@ -58,28 +68,32 @@ def handle_counter_activation(
         else:
             outcome = "already_active"
         done = receipt(outcome, card_no)
-        store.commit(replace(plan.change, receipt=done))
-        return done
+        _commit(store, replace(plan.change, receipt=done))
+        return done, False
 
     try:
-        return retry_on_conflict(attempt), False
-    except DuplicateDelivery:
-        # The same webhook id was delivered twice at once; the other delivery won.
-        first = store.get_receipt(bank_code, webhook_id)
-        if first is None:  # pragma: no cover - the condition failed because it exists
-            raise
-        return first, True
-    except (ConcurrentUpdate, StorageBusy):
+        return with_backoff(attempt, backoff)
+    except TRANSIENT:
         raise  # passing: the bank redelivers and we try again
     except DomainError as refusal:
-        card_no = _card_no_of(payload)
-        rejected = receipt("rejected", card_no, refusal.slug)
+        seen = store.get_receipt(bank_code, webhook_id)  # a refusal redelivered: its first receipt
+        if seen is not None:
+            return seen, True
+        rejected = receipt("rejected", _card_no_of(payload), refusal.slug)
         try:
             store.commit(CardChange(receipt=rejected))
         except DuplicateDelivery:
             first = store.get_receipt(bank_code, webhook_id)
             return (first or rejected), True
         return rejected, False
+
+
+def _commit(store: CardStore, change: CardChange) -> None:
+    try:
+        store.commit(change)
+    except DuplicateDelivery as duplicate:
+        # The same webhook id was delivered twice at once: read again and find the other's receipt.
+        raise ConcurrentUpdate("The webhook was applied meanwhile") from duplicate
 
 
 def _parse(payload: Any, hashing_key: bytes) -> tuple[str, str]:

@@ -12,11 +12,6 @@ from chalicelib.domain.payments import Payment
 
 from .ports import CardChange, IdempotencyRecord
 
-# The transaction label of the idempotency record: a failed condition on it means
-# another request with the same key finished first (DuplicateDelivery), a
-# transaction conflict on it that one is still being written (ConcurrentUpdate).
-IDEMPOTENCY_LABEL = "idempotency"
-
 
 @dataclass(frozen=True)
 class PaymentRead:
@@ -50,20 +45,42 @@ class PaymentWrite:
     activation: CardChange | None = None
 
 
+@dataclass(frozen=True)
+class CancelRead:
+    """What a cancellation decides on, read in one consistent round trip."""
+
+    payment: Payment | None
+    key_record: IdempotencyRecord | None  # whatever is stored under the request's key
+
+
+@dataclass(frozen=True)
+class CancelWrite:
+    """One TransactWriteItems: the payment marked cancelled on condition that it was still
+    completed, the account credited back, and the key's record completed with the answer
+    (unless a live one exists)."""
+
+    cancelled: Payment
+    key_record: IdempotencyRecord | None = None
+    now: int = 0  # epoch seconds; an expired or abandoned key record may be replaced
+
+
 class PaymentStore(Protocol):
     def read_for_payment(self, card_no: str, scope_key: str) -> PaymentRead: ...
 
     def commit_payment(self, write: PaymentWrite) -> None:
-        """All or nothing. DuplicateDelivery (label "idempotency") when the key was taken
+        """All or nothing. DuplicateDelivery (ports.IDEMPOTENCY_LABEL) when the key was taken
         meanwhile; ConcurrentUpdate when the card or account changed, or another
         transaction holds one of the items; StorageBusy when throttled."""
         ...
 
     def get_payment(self, payment_id: str) -> Payment | None: ...
 
-    def cancel_payment(self, cancelled: Payment) -> None:
+    def read_for_cancel(self, payment_id: str, scope_key: str | None) -> CancelRead: ...
+
+    def cancel_payment(self, write: CancelWrite) -> None:
         """Mark it cancelled and credit `account_paid_fen` back, atomically, on condition
-        that it was still completed (ConcurrentUpdate otherwise)."""
+        that it was still completed (ConcurrentUpdate otherwise), with the key's record
+        (DuplicateDelivery labelled ports.IDEMPOTENCY_LABEL when the key was taken meanwhile)."""
         ...
 
     def payments_of_holder(

@@ -11,14 +11,12 @@ A payment is one read and one write:
    record, and the idempotency record completed with the answer itself.
 
 So a crash leaves either nothing or everything, and a terminal's retry after a
-crash finds the stored answer and gets it again. Idempotency follows the IETF
-idempotency-key draft without a separate "in flight" write (which would be a
-third round trip): two requests with one key race to the same conditional put;
-the loser finds the winner's answer and replays it, and if it catches the
-winner inside DynamoDB's transaction (a transaction conflict on the key's item)
-it answers 409. Refusals decided by the rules (card suspended, balance too low
-with self-pay refused...) are stored under the key as well, so a retry gets the
-same answer; requests that fail validation or before a decision are not stored.
+crash finds the stored answer and gets it again. Idempotency (idempotency.py):
+the key's record is read with the card and written, completed with the answer,
+inside the payment's transaction. Refusals decided by the rules (card
+suspended, balance too low with self-pay refused...) are raised; the API
+pipeline stores them under the key with idempotency.remember, so a retry gets
+the same answer.
 
 Lost races and throttling are retried with jittered backoff (backoff.py), then
 answered as StorageBusy (503 with Retry-After).
@@ -26,13 +24,9 @@ answered as StorageBusy (503 with Retry-After).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Protocol
 
 from chalicelib.domain.cards import Card, CardState, Channel
 from chalicelib.domain.errors import (
@@ -40,10 +34,8 @@ from chalicelib.domain.errors import (
     CardNotFound,
     CardUnusable,
     ConcurrentUpdate,
-    DomainError,
     DuplicateDelivery,
     HolderNotFound,
-    InvalidInput,
     NotDesignated,
     StorageBusy,
 )
@@ -51,7 +43,6 @@ from chalicelib.domain.holders import Account, Institution, InstitutionKind
 from chalicelib.domain.payments import (
     DEFAULT_POLICY,
     DayFigures,
-    InvalidCursor,
     Payment,
     PaymentNotFound,
     PaymentPolicy,
@@ -63,17 +54,12 @@ from chalicelib.domain.payments import (
 
 from .activation import plan_activation
 from .backoff import DEFAULT_BACKOFF, Backoff, with_backoff
-from .idempotency import (
-    RETENTION_SECONDS,
-    IdempotencyKeyInUse,
-    IdempotencyKeyReused,
-    StoredResponse,
-)
-from .payment_ports import IDEMPOTENCY_LABEL, PaymentRead, PaymentStore, PaymentWrite
+from .idempotency import IdempotentRequest, Outcome, StoredResponse, commit_keyed, replayed
+from .payment_ports import CancelWrite, PaymentRead, PaymentStore, PaymentWrite
 from .ports import CardChange, CardStore, IdempotencyRecord, IdempotencyStore
 
 PAYING_KINDS = (InstitutionKind.PHARMACY, InstitutionKind.HOSPITAL)
-# Errors that say "try again", not "no": never stored under an idempotency key.
+# Errors that say "try again", not "no": the API pipeline never stores them under a key.
 TRANSIENT = (ConcurrentUpdate, StorageBusy, DuplicateDelivery)
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
@@ -87,72 +73,46 @@ class PaymentRequest:
     previous_card_no: str | None = None  # a pharmacy's first use: the original medical insurance card
 
 
-@dataclass(frozen=True)
-class KeyedRequest:
-    """The request's Idempotency-Key, scoped to the caller, and the request's fingerprint."""
-
-    scope_key: str
-    fingerprint: str
-
-
-class Renderer(Protocol):
-    """The API's answers, so the answer itself can be written inside the payment's transaction."""
-
-    def paid(self, payment: Payment) -> StoredResponse: ...
-    def refused(self, error: DomainError) -> StoredResponse: ...
-
-
-@dataclass(frozen=True)
-class Answer:
-    response: StoredResponse
-    replayed: bool  # the first answer under this key, given again
-    payment: Payment | None = None  # the payment this request made, if it made one
-
-
 def pay(
     cards: CardStore,
     payments: PaymentStore,
     keys: IdempotencyStore,
     institution: Institution,
     request: PaymentRequest,
-    key: KeyedRequest,
+    key: IdempotentRequest,
     at: datetime,
-    render: Renderer,
+    render: Callable[[Payment], StoredResponse],
     *,
     new_id: Callable[[], str],
     policy: PaymentPolicy = DEFAULT_POLICY,
     backoff: Backoff = DEFAULT_BACKOFF,
-) -> Answer:
+) -> Outcome[Payment]:
+    """`keys` stays for the API's symmetry with the other stores; the record is read and
+    written through `payments`, inside the payment's own read and transaction."""
+    del keys
     if institution.kind not in PAYING_KINDS or not institution.designated:
         raise NotDesignated("Only a designated medical-insurance pharmacy or hospital takes card payments")
     policy.check_amount(request.amount_fen)
-    now = int(at.timestamp())
+    now = key.now
 
-    def attempt() -> Answer:
+    def attempt() -> Outcome[Payment]:
         read = payments.read_for_payment(request.card_no, key.scope_key)
-        stored = _stored_answer(read.key_record, key, now)
+        stored = key.decide(read.key_record)
         if stored is not None:
-            return Answer(stored, replayed=True)
-        try:
-            payment, account, guard, activation = _decide(cards, read, institution, request, at, new_id())
-        except TRANSIENT:
-            raise
-        except DomainError as refusal:
-            return _remember(keys, key, now, render.refused(refusal))
-        response = render.paid(payment)
-        write = PaymentWrite(payment, account, _completed(key, now, response), now, guard, activation)
-        try:
-            payments.commit_payment(write)
-        except DuplicateDelivery as duplicate:
-            if duplicate.extra.get("label") != IDEMPOTENCY_LABEL:
-                # A payment id taken (never with random ids): the next attempt draws another.
-                raise ConcurrentUpdate("The payment id is taken") from duplicate
-            return _replay_after_race(keys, key, now)
-        except ConcurrentUpdate as conflict:
-            if conflict.extra.get("label") == IDEMPOTENCY_LABEL:
-                raise IdempotencyKeyInUse("A request with this key is being written right now") from conflict
-            raise
-        return Answer(response, replayed=False, payment=payment)
+            return replayed(stored)
+        payment, account, guard, activation = _decide(cards, read, institution, request, at, new_id())
+
+        def commit(record: IdempotencyRecord | None) -> None:
+            assert record is not None  # a payment always has a key
+            try:
+                payments.commit_payment(PaymentWrite(payment, account, record, now, guard, activation))
+            except DuplicateDelivery as duplicate:
+                if duplicate.extra.get("label") == "payment":
+                    # A payment id taken (never with random ids): the next attempt draws another.
+                    raise ConcurrentUpdate("The payment id is taken") from duplicate
+                raise
+
+        return commit_keyed(key, payment, render, commit)
 
     return with_backoff(attempt, backoff)
 
@@ -173,7 +133,13 @@ def _decide(
     if card.state is CardState.ISSUED and _first_use_at_pharmacy(institution, request):
         # The original card's account carries over to the new card and pays, in the same write.
         plan = plan_activation(
-            cards, card, Channel.PHARMACY, at, institution.institution_id, request.previous_card_no
+            cards,
+            card,
+            Channel.PHARMACY,
+            at,
+            institution.institution_id,
+            request.previous_card_no,
+            account=read.account,
         )
         if plan.change.account is None:  # pragma: no cover - an activation always moves the account
             raise CardNotActivated("The card could not be activated")
@@ -217,45 +183,6 @@ def _first_use_at_pharmacy(institution: Institution, request: PaymentRequest) ->
     return institution.kind is InstitutionKind.PHARMACY and bool(request.previous_card_no)
 
 
-def _completed(key: KeyedRequest, now: int, response: StoredResponse) -> IdempotencyRecord:
-    return IdempotencyRecord(
-        scope_key=key.scope_key,
-        fingerprint=key.fingerprint,
-        in_flight=False,
-        expires_at=now + RETENTION_SECONDS,
-        locked_until=0,
-        status=response.status,
-        body=response.body,
-    )
-
-
-def _stored_answer(record: IdempotencyRecord | None, key: KeyedRequest, now: int) -> StoredResponse | None:
-    """None: the key is free. Else the first answer, or 422/409 as the draft says."""
-    if record is None or record.expires_at < now:
-        return None  # DynamoDB's TTL deletes expired records late; they count as gone
-    if record.in_flight and record.locked_until < now:
-        return None  # abandoned by a request that died (another endpoint's reservation)
-    if record.fingerprint != key.fingerprint:
-        raise IdempotencyKeyReused("The Idempotency-Key was first used with another request")
-    if record.in_flight or record.status is None or record.body is None:
-        raise IdempotencyKeyInUse("The first request with this key has not finished")
-    return StoredResponse(record.status, record.body)
-
-
-def _remember(keys: IdempotencyStore, key: KeyedRequest, now: int, response: StoredResponse) -> Answer:
-    """Store a refusal under the key (unless another request took the key first)."""
-    if keys.reserve(_completed(key, now, response), now):
-        return Answer(response, replayed=False)
-    return _replay_after_race(keys, key, now)
-
-
-def _replay_after_race(keys: IdempotencyStore, key: KeyedRequest, now: int) -> Answer:
-    stored = _stored_answer(keys.get(key.scope_key), key, now)
-    if stored is None:
-        raise ConcurrentUpdate("The key's record expired meanwhile")  # the next attempt decides afresh
-    return Answer(stored, replayed=True)
-
-
 # --- the institution's payments ------------------------------------------------------
 
 
@@ -272,14 +199,29 @@ def cancel(
     institution: Institution,
     payment_id: str,
     at: datetime,
+    key: IdempotentRequest | None,
+    render: Callable[[Payment], StoredResponse],
     backoff: Backoff = DEFAULT_BACKOFF,
-) -> Payment:
-    """Reverse a payment once: its state and the account's credit change in one transaction."""
+) -> Outcome[Payment]:
+    """Reverse a payment once: its state, the account's credit and the key's record change in
+    one transaction, so a cancel whose answer was lost gets its first 200 on retry."""
 
-    def attempt() -> Payment:
-        cancelled = get(payments, institution, payment_id).cancel(at)
-        payments.cancel_payment(cancelled)
-        return cancelled
+    def attempt() -> Outcome[Payment]:
+        read = payments.read_for_cancel(payment_id, key.scope_key if key else None)
+        stored = key.decide(read.key_record) if key else None
+        if stored is not None:
+            return replayed(stored)
+        found = read.payment
+        if found is None or found.institution_id != institution.institution_id:
+            raise PaymentNotFound("No such payment of yours")
+        cancelled = found.cancel(at)
+        now = key.now if key else int(at.timestamp())
+        return commit_keyed(
+            key,
+            cancelled,
+            render,
+            lambda record: payments.cancel_payment(CancelWrite(cancelled, record, now)),
+        )
 
     return with_backoff(attempt, backoff)
 
@@ -304,30 +246,10 @@ def my_account(cards: CardStore, person_id: str) -> Account:
     return account
 
 
-_SORT_KEY = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z#[A-Za-z0-9_-]{1,64}$")
-
-
-def encode_cursor(sort_key: str) -> str:
-    return base64.urlsafe_b64encode(sort_key.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidCursor("Pass back the next_cursor of the previous page unchanged") from exc
-    if not _SORT_KEY.match(raw):
-        raise InvalidCursor("Pass back the next_cursor of the previous page unchanged")
-    return raw
-
-
 def my_payments(
-    payments: PaymentStore, person_id: str, limit: int = DEFAULT_PAGE, cursor: str | None = None
+    payments: PaymentStore, person_id: str, limit: int, after: str | None = None
 ) -> tuple[list[Payment], str | None]:
-    """Newest first. The cursor is the last payment's time and id, so payments made while the
-    holder pages land before page one and never shift the pages that follow."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit is from 1 to {MAX_PAGE}")
-    before = decode_cursor(cursor) if cursor else None
-    page, last = payments.payments_of_holder(person_id, limit, before)
-    return page, encode_cursor(last) if last else None
+    """Newest first, after the page key `after` (decoded by the pipeline's one cursor codec).
+    The key is the last payment's time and id, so payments made while the holder pages land
+    before page one and never shift the pages that follow."""
+    return payments.payments_of_holder(person_id, limit, after)

@@ -51,6 +51,21 @@ class CardChange:
     registration: Registration | None = None
     # Cards whose state must still be the read one though they are not written.
     unchanged_cards: Sequence[Card] = field(default_factory=tuple)
+    # The request's completed idempotency record, written unless a live one exists (one that
+    # expired or was abandoned before `now`, epoch seconds, may be replaced).
+    key_record: IdempotencyRecord | None = None
+    now: int = 0
+
+    @property
+    def writes_items(self) -> bool:
+        """Whether it writes anything (a change of nothing needs no round trip without a key)."""
+        return bool(self.cards or self.events or self.account or self.receipt or self.registration)
+
+
+# The transaction label of the idempotency record: a failed condition on it means
+# another request with the same key finished first (DuplicateDelivery), a
+# transaction conflict on it that one is still being written (ConcurrentUpdate).
+IDEMPOTENCY_LABEL = "idempotency"
 
 
 @dataclass(frozen=True)
@@ -64,8 +79,51 @@ class IdempotencyRecord:
     body: str | None = None
 
 
+@dataclass(frozen=True)
+class HolderRead:
+    """A holder and their personal account, read together."""
+
+    holder: Holder | None
+    account: Account | None
+
+
+@dataclass(frozen=True)
+class CardRead:
+    """The first read of a card use case, one consistent round trip: the card, and with it
+    whatever is stored under the request's key and the webhook's receipt (when asked for),
+    and the card's holder and account when the store already knew whose card it is."""
+
+    card: Card | None
+    key_record: IdempotencyRecord | None = None
+    receipt: WebhookReceipt | None = None
+    holder: HolderRead | None = None  # None: not read with the card (read_holder reads it)
+
+
+@dataclass(frozen=True)
+class HolderCards:
+    """What a holder sees of their cards: the account and each card with its history."""
+
+    account: Account | None
+    cards: dict[str, Card]  # by card number
+    events: dict[str, list[CardEvent]]  # by card number, oldest first
+
+
 class CardStore(Protocol):
     """Reads and atomic writes for holders, cards, accounts and institutions."""
+
+    def read_card(
+        self, card_no: str, scope_key: str | None = None, receipt: tuple[str, str] | None = None
+    ) -> CardRead:
+        """One consistent round trip; `receipt` is (bank code, webhook id)."""
+        ...
+
+    def read_holder(self, person_id: str) -> HolderRead:
+        """The holder and the account in one round trip."""
+        ...
+
+    def holder_cards(self, person_id: str) -> HolderCards:
+        """The account, then every card of the holder with its history: two round trips."""
+        ...
 
     def get_card(self, card_no: str) -> Card | None: ...
     def get_account(self, person_id: str) -> Account | None: ...
@@ -78,7 +136,8 @@ class CardStore(Protocol):
     def card_events(self, card_no: str) -> list[CardEvent]: ...
 
     def commit(self, change: CardChange) -> None:
-        """Apply all of it or nothing. Raises ConcurrentUpdate or DuplicateDelivery."""
+        """Apply all of it or nothing. Raises ConcurrentUpdate or DuplicateDelivery (with the
+        item's label: "receipt", "registration", IDEMPOTENCY_LABEL)."""
         ...
 
     # Operator writes (ops CLI and seed); each refuses to overwrite (AlreadyExists).
@@ -93,11 +152,9 @@ class IdempotencyStore(Protocol):
     def get(self, scope_key: str) -> IdempotencyRecord | None: ...
 
     def reserve(self, record: IdempotencyRecord, now: int) -> bool:
-        """Create the in-flight record unless a live one exists. True if we own the key."""
+        """Write the record unless a live one exists (absent, expired or abandoned before `now`).
+        True if it was written."""
         ...
-
-    def complete(self, record: IdempotencyRecord) -> None: ...
-    def release(self, scope_key: str) -> None: ...
 
 
 class SecretSource(Protocol):

@@ -10,10 +10,10 @@ from chalicelib.domain.cards import Channel
 from chalicelib.domain.errors import NotDesignated
 from chalicelib.domain.holders import Institution
 
-from .activation import plan_activation, read_card, retry_on_conflict
+from .activation import committed, first_read, found_card, plan_activation
+from .backoff import DEFAULT_BACKOFF, Backoff, with_backoff
+from .idempotency import IdempotentRequest, Outcome, StoredResponse, replayed
 from .ports import CardStore, Registration
-
-VISITS = ("outpatient", "inpatient")
 
 
 def register(
@@ -23,14 +23,23 @@ def register(
     hospital: Institution,
     at: datetime,
     new_id: Callable[[], str],
-) -> Registration:
+    key: IdempotentRequest | None,
+    render: Callable[[Registration], StoredResponse],
+    backoff: Backoff = DEFAULT_BACKOFF,
+) -> Outcome[Registration]:
+    """Three round trips for a card's first registration (card and key; account; the write),
+    two for an active card."""
     if not hospital.designated:
         raise NotDesignated("Only a designated medical-insurance hospital registers with the card")
     registration_id = new_id()
 
-    def attempt() -> Registration:
-        card = read_card(store, card_no)
-        plan = plan_activation(store, card, Channel.HOSPITAL, at, hospital.institution_id)
+    def attempt() -> Outcome[Registration]:
+        read, stored = first_read(store, card_no, key)
+        if stored is not None:
+            return replayed(stored)
+        card = found_card(read.card, card_no)
+        known = read.holder.account if read.holder is not None else None
+        plan = plan_activation(store, card, Channel.HOSPITAL, at, hospital.institution_id, account=known)
         # An activated card must be usable; an issued one has just been activated by the plan.
         plan.result.card.ensure_usable()
         registration = Registration(
@@ -42,7 +51,6 @@ def register(
             at=at,
             card_activated=plan.result.card_activated,
         )
-        store.commit(replace(plan.change, registration=registration))
-        return registration
+        return committed(store, key, replace(plan.change, registration=registration), registration, render)
 
-    return retry_on_conflict(attempt)
+    return with_backoff(attempt, backoff)

@@ -1,14 +1,23 @@
-"""CardStore and IdempotencyStore on DynamoDB, through PynamoDB."""
+"""CardStore and IdempotencyStore on DynamoDB, through PynamoDB.
+
+A card use case reads the card with the request's idempotency record (and the
+webhook's receipt) in one TransactGetItems. The card -> holder binding is fixed
+when a card is issued (a replacement is a new card number), so it is cached in
+process for good (an LRU): once the process has seen a card, the same first
+read brings its holder and account too.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
-from pynamodb.transactions import TransactWrite
+from pynamodb.transactions import TransactGet, TransactWrite
 
 from chalicelib.domain.cards import Action, Card, CardEvent, CardKind, CardState, Channel
 from chalicelib.domain.errors import AlreadyExists, ConcurrentUpdate
@@ -22,7 +31,16 @@ from chalicelib.domain.holders import (
     InstitutionKind,
     Participation,
 )
-from chalicelib.services.ports import CardChange, IdempotencyRecord, Registration, WebhookReceipt
+from chalicelib.services.ports import (
+    IDEMPOTENCY_LABEL,
+    CardChange,
+    CardRead,
+    HolderCards,
+    HolderRead,
+    IdempotencyRecord,
+    Registration,
+    WebhookReceipt,
+)
 
 from .errors import translated
 from .models import (
@@ -41,6 +59,7 @@ from .models import (
 )
 
 RECEIPT_RETENTION = timedelta(days=30)
+PERSON_CACHE_SIZE = 50_000  # card number -> person id, about 10 MB
 
 
 def _get(model: type[Model], hash_key: str) -> Any:
@@ -84,10 +103,14 @@ def card_of(item: CardModel) -> Card:
     )
 
 
-def event_item(event: CardEvent) -> CardEventModel:
+def event_item(event: CardEvent, card: Card) -> CardEventModel:
+    """The event with the card as the change left it (`card` is the written card)."""
+    if (card.card_no, card.version) != (event.card_no, event.version):
+        raise ValueError("An event is stored with the card it produced")
     return CardEventModel(
-        event.card_no,
-        f"v{event.version:010d}",
+        card.person_id,
+        f"{event.card_no}#v{event.version:010d}",
+        card_no=event.card_no,
         at=event.at,
         action=event.action.value,
         from_state=event.from_state.value,
@@ -95,7 +118,26 @@ def event_item(event: CardEvent) -> CardEventModel:
         channel=event.channel.value,
         institution_id=event.institution_id,
         detail=event.detail,
+        kind=card.kind.value,
+        issued_at=card.issued_at,
+        issuing_bank=card.issuing_bank,
+        financial_active=card.financial_active,
+        activated_at=card.activated_at,
+        suspended_from=card.suspended_from.value if card.suspended_from else None,
     )
+
+
+def event_puts(cards: Any, events: Any) -> list[tuple[str, Model, Any]]:
+    """The event items of one change, each with its card (one event per card and change)."""
+    by_no = {card.card_no: card for card in cards}
+    return [
+        (
+            "event",
+            event_item(event, by_no[event.card_no]),
+            CardEventModel.person_id.does_not_exist(),
+        )
+        for event in events
+    ]
 
 
 def event_of(item: CardEventModel) -> CardEvent:
@@ -108,7 +150,23 @@ def event_of(item: CardEventModel) -> CardEvent:
         channel=Channel(item.channel),
         institution_id=item.institution_id,
         detail=item.detail,
-        version=int(item.event_key[1:]),
+        version=int(item.event_key.rsplit("#v", 1)[1]),
+    )
+
+
+def card_after(item: CardEventModel) -> Card:
+    """The card as this event left it."""
+    return Card(
+        card_no=item.card_no,
+        person_id=item.person_id,
+        kind=CardKind(item.kind),
+        state=CardState(item.to_state),
+        issued_at=item.issued_at,
+        issuing_bank=item.issuing_bank,
+        financial_active=bool(item.financial_active),
+        activated_at=item.activated_at,
+        suspended_from=CardState(item.suspended_from) if item.suspended_from else None,
+        version=int(item.event_key.rsplit("#v", 1)[1]),
     )
 
 
@@ -200,9 +258,71 @@ class TransactionItems:
                 tx.update(item, actions=actions, condition=condition)
 
 
+class PersonCache:
+    """Card number -> person id, an LRU: the binding never changes, so it is never stale."""
+
+    def __init__(self, size: int = PERSON_CACHE_SIZE) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._persons: OrderedDict[str, str] = OrderedDict()
+
+    def get(self, card_no: str) -> str | None:
+        with self._lock:
+            person = self._persons.get(card_no)
+            if person is not None:
+                self._persons.move_to_end(card_no)
+            return person
+
+    def put(self, card_no: str, person_id: str) -> None:
+        with self._lock:
+            self._persons[card_no] = person_id
+            self._persons.move_to_end(card_no)
+            while len(self._persons) > self._size:
+                self._persons.popitem(last=False)
+
+
+def record_of(item: IdempotencyModel) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        scope_key=item.scope_key,
+        fingerprint=item.fingerprint,
+        in_flight=bool(item.in_flight),
+        expires_at=int(item.expires_at.timestamp()),
+        locked_until=int(item.locked_until or 0),
+        status=int(item.status) if item.status is not None else None,
+        body=item.body,
+    )
+
+
+def key_is_free(now: int) -> Any:
+    """The idempotency record may be written: none, expired (TTL deletes late), or abandoned."""
+    return (
+        IdempotencyModel.scope_key.does_not_exist()
+        | (IdempotencyModel.expires_at < _at(now))
+        | ((IdempotencyModel.in_flight == True) & (IdempotencyModel.locked_until < now))  # noqa: E712
+    )
+
+
+def key_record_put(record: IdempotencyRecord, now: int) -> tuple[str, Model, Any]:
+    return (IDEMPOTENCY_LABEL, _idempotency_item(record), key_is_free(now))
+
+
+def resolved(future: Any) -> Any:
+    try:
+        return future.get()
+    except DoesNotExist:  # TransactGetItems found no such item
+        return None
+
+
+def receipt_of(item: WebhookReceiptModel) -> WebhookReceipt:
+    return WebhookReceipt(
+        item.bank_code, item.webhook_id, item.outcome, item.card_no, item.reason, item.received_at
+    )
+
+
 class DynamoCardStore:
-    def __init__(self) -> None:
+    def __init__(self, person_cache_size: int = PERSON_CACHE_SIZE) -> None:
         self._connection: Connection | None = None
+        self._persons = PersonCache(person_cache_size)
 
     @property
     def connection(self) -> Connection:
@@ -211,6 +331,48 @@ class DynamoCardStore:
         return self._connection
 
     # --- reads ---
+    def read_card(
+        self, card_no: str, scope_key: str | None = None, receipt: tuple[str, str] | None = None
+    ) -> CardRead:
+        person_id = self._persons.get(card_no)
+        with translated(), TransactGet(connection=self.connection) as tx:
+            card_f = tx.get(CardModel, card_no)
+            key_f = tx.get(IdempotencyModel, scope_key) if scope_key else None
+            receipt_f = tx.get(WebhookReceiptModel, "#".join(receipt)) if receipt else None
+            holder_f = tx.get(HolderModel, person_id) if person_id else None
+            account_f = tx.get(AccountModel, person_id) if person_id else None
+        card_found = resolved(card_f)
+        card = card_of(card_found) if card_found else None
+        if card is not None:
+            self._persons.put(card_no, card.person_id)
+        key_found = resolved(key_f) if key_f else None
+        receipt_found = resolved(receipt_f) if receipt_f else None
+        holder = None
+        if holder_f is not None and account_f is not None:
+            holder = _holder_read(resolved(holder_f), resolved(account_f))
+        return CardRead(
+            card,
+            record_of(key_found) if key_found else None,
+            receipt_of(receipt_found) if receipt_found else None,
+            holder,
+        )
+
+    def read_holder(self, person_id: str) -> HolderRead:
+        with translated(), TransactGet(connection=self.connection) as tx:
+            holder_f = tx.get(HolderModel, person_id)
+            account_f = tx.get(AccountModel, person_id)
+        return _holder_read(resolved(holder_f), resolved(account_f))
+
+    def holder_cards(self, person_id: str) -> HolderCards:
+        account = self.get_account(person_id)
+        cards: dict[str, Card] = {}
+        events: dict[str, list[CardEvent]] = {}
+        with translated():
+            for item in CardEventModel.query(person_id, consistent_read=True):  # oldest first per card
+                cards[item.card_no] = card_after(item)
+                events.setdefault(item.card_no, []).append(event_of(item))
+        return HolderCards(account, cards, events)
+
     def get_card(self, card_no: str) -> Card | None:
         item = _get(CardModel, card_no)
         return card_of(item) if item else None
@@ -250,20 +412,19 @@ class DynamoCardStore:
 
     def get_receipt(self, bank_code: str, webhook_id: str) -> WebhookReceipt | None:
         item = _get(WebhookReceiptModel, f"{bank_code}#{webhook_id}")
-        if item is None:
-            return None
-        return WebhookReceipt(
-            item.bank_code,
-            item.webhook_id,
-            item.outcome,
-            item.card_no,
-            item.reason,
-            item.received_at,
-        )
+        return receipt_of(item) if item else None
 
     def card_events(self, card_no: str) -> list[CardEvent]:
+        card = self.get_card(card_no)
+        if card is None:
+            return []
         with translated():
-            return [event_of(i) for i in CardEventModel.query(card_no, consistent_read=True)]
+            found = CardEventModel.query(
+                card.person_id,
+                CardEventModel.event_key.startswith(f"{card_no}#v"),
+                consistent_read=True,
+            )
+            return [event_of(i) for i in found]
 
     # --- the atomic write of every card use case ---
     def commit(self, change: CardChange) -> None:
@@ -276,8 +437,7 @@ class DynamoCardStore:
             items.puts.append(
                 (f"card:{card.card_no}", card_item(card), _version_is(CardModel, card.version - 1))
             )
-        for event in change.events:
-            items.puts.append(("event", event_item(event), CardEventModel.card_no.does_not_exist()))
+        items.puts.extend(event_puts(change.cards, change.events))
         if change.account is not None:
             acct = change.account
             items.puts.append(
@@ -303,6 +463,8 @@ class DynamoCardStore:
                     RegistrationModel.registration_id.does_not_exist(),
                 )
             )
+        if change.key_record is not None:
+            items.puts.append(key_record_put(change.key_record, change.now))
         if items.labels():
             items.commit(self.connection)
 
@@ -359,7 +521,7 @@ class DynamoCardStore:
     def issue(self, card: Card, account: Account, event: CardEvent) -> None:
         items = TransactionItems()
         items.puts.append(("card", card_item(card), CardModel.card_no.does_not_exist()))
-        items.puts.append(("event", event_item(event), CardEventModel.card_no.does_not_exist()))
+        items.puts.extend(event_puts((card,), (event,)))
         items.puts.append(("account", account_item(account), _version_is(AccountModel, account.version - 1)))
         _create_all(items, "The card exists already, or the account changed meanwhile")
 
@@ -384,42 +546,22 @@ def _create_all(items: TransactionItems, message: str) -> None:
         raise AlreadyExists(message) from exc
 
 
+def _holder_read(holder: HolderModel | None, account: AccountModel | None) -> HolderRead:
+    return HolderRead(holder_of(holder) if holder else None, account_of(account) if account else None)
+
+
 class DynamoIdempotencyStore:
     def get(self, scope_key: str) -> IdempotencyRecord | None:
         item = _get(IdempotencyModel, scope_key)
-        if item is None:
-            return None
-        return IdempotencyRecord(
-            scope_key=item.scope_key,
-            fingerprint=item.fingerprint,
-            in_flight=bool(item.in_flight),
-            expires_at=int(item.expires_at.timestamp()),
-            locked_until=int(item.locked_until or 0),
-            status=int(item.status) if item.status is not None else None,
-            body=item.body,
-        )
+        return record_of(item) if item else None
 
     def reserve(self, record: IdempotencyRecord, now: int) -> bool:
-        item = _idempotency_item(record)
-        free = (
-            IdempotencyModel.scope_key.does_not_exist()
-            | (IdempotencyModel.expires_at < _at(now))
-            | ((IdempotencyModel.in_flight == True) & (IdempotencyModel.locked_until < now))  # noqa: E712
-        )
         try:
             with translated():
-                item.save(condition=free)
+                _idempotency_item(record).save(condition=key_is_free(now))
         except ConcurrentUpdate:
             return False
         return True
-
-    def complete(self, record: IdempotencyRecord) -> None:
-        with translated():
-            _idempotency_item(record).save()
-
-    def release(self, scope_key: str) -> None:
-        with translated():
-            IdempotencyModel(scope_key).delete()
 
 
 def _at(epoch: int) -> datetime:

@@ -53,13 +53,16 @@ class CardModel(Model):
 
 
 class CardEventModel(Model):
-    """A card's auditable history: one item per state change, newest last."""
+    """A card's auditable history: one item per state change, kept under the card's holder so
+    one query reads every card of the holder with its history. Each item also carries the
+    card as the change left it, so a card's newest event is the card itself."""
 
     class Meta(_Meta):
         table_name = table_name("card-events")
 
-    card_no = UnicodeAttribute(hash_key=True)
-    event_key = UnicodeAttribute(range_key=True)  # "v" + the card's version after the change
+    person_id = UnicodeAttribute(hash_key=True)
+    event_key = UnicodeAttribute(range_key=True)  # card_no + "#v" + the card's version after the change
+    card_no = UnicodeAttribute()
     at = UTCDateTimeAttribute()
     action = UnicodeAttribute()
     from_state = UnicodeAttribute()
@@ -67,6 +70,13 @@ class CardEventModel(Model):
     channel = UnicodeAttribute()
     institution_id = UnicodeAttribute(null=True)
     detail = UnicodeAttribute(null=True)
+    # The card after the change (its state is to_state, its version the event's).
+    kind = UnicodeAttribute()
+    issued_at = UTCDateTimeAttribute()
+    issuing_bank = UnicodeAttribute(null=True)
+    financial_active = BooleanAttribute(default=False)
+    activated_at = UTCDateTimeAttribute(null=True)
+    suspended_from = UnicodeAttribute(null=True)
 
 
 class HolderModel(Model):

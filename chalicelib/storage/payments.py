@@ -26,42 +26,39 @@ The write is one TransactWriteItems (labels in request order, see dynamo.py):
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections import OrderedDict
 from datetime import UTC, date, datetime
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist
 from pynamodb.transactions import TransactGet
 
 from chalicelib.domain.cards import CardState
 from chalicelib.domain.holders import AccountState
 from chalicelib.domain.payments import Payment, PaymentState, SelfPay
-from chalicelib.services.payment_ports import IDEMPOTENCY_LABEL, PaymentRead, PaymentWrite
-from chalicelib.services.ports import IdempotencyRecord
+from chalicelib.services.payment_ports import CancelRead, CancelWrite, PaymentRead, PaymentWrite
 
 from .dynamo import (
+    PERSON_CACHE_SIZE,
+    PersonCache,
     TransactionItems,
     _get,
-    _idempotency_item,
     account_of,
     card_item,
     card_of,
-    event_item,
+    event_puts,
+    key_record_put,
+    record_of,
+    resolved,
 )
 from .errors import translated
 from .models import (
     AccountModel,
-    CardEventModel,
     CardModel,
     IdempotencyModel,
     PaymentModel,
     _region,
 )
-
-PERSON_CACHE_SIZE = 50_000
 
 
 def payment_item(payment: Payment) -> PaymentModel:
@@ -108,52 +105,10 @@ def day_key(institution_id: str, day: date) -> str:
     return f"{institution_id}#{day.isoformat()}"
 
 
-def record_of(item: IdempotencyModel) -> IdempotencyRecord:
-    return IdempotencyRecord(
-        scope_key=item.scope_key,
-        fingerprint=item.fingerprint,
-        in_flight=bool(item.in_flight),
-        expires_at=int(item.expires_at.timestamp()),
-        locked_until=int(item.locked_until or 0),
-        status=int(item.status) if item.status is not None else None,
-        body=item.body,
-    )
-
-
-def key_is_free(now: int) -> Any:
-    """The idempotency record may be written: none, expired (TTL deletes late), or abandoned."""
-    return (
-        IdempotencyModel.scope_key.does_not_exist()
-        | (IdempotencyModel.expires_at < datetime.fromtimestamp(now, UTC))
-        | ((IdempotencyModel.in_flight == True) & (IdempotencyModel.locked_until < now))  # noqa: E712
-    )
-
-
-class _PersonCache:
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._lock = threading.Lock()
-        self._persons: OrderedDict[str, str] = OrderedDict()
-
-    def get(self, card_no: str) -> str | None:
-        with self._lock:
-            person = self._persons.get(card_no)
-            if person is not None:
-                self._persons.move_to_end(card_no)
-            return person
-
-    def put(self, card_no: str, person_id: str) -> None:
-        with self._lock:
-            self._persons[card_no] = person_id
-            self._persons.move_to_end(card_no)
-            while len(self._persons) > self._size:
-                self._persons.popitem(last=False)
-
-
 class DynamoPaymentStore:
     def __init__(self, person_cache_size: int = PERSON_CACHE_SIZE) -> None:
         self._connection: Connection | None = None
-        self._persons = _PersonCache(person_cache_size)
+        self._persons = PersonCache(person_cache_size)
 
     @property
     def connection(self) -> Connection:
@@ -168,12 +123,12 @@ class DynamoPaymentStore:
             card_future = tx.get(CardModel, card_no)
             key_future = tx.get(IdempotencyModel, scope_key)
             account_future = tx.get(AccountModel, person_id) if person_id else None
-        card_item_ = _resolved(card_future)
-        key_item = _resolved(key_future)
+        card_item_ = resolved(card_future)
+        key_item = resolved(key_future)
         card = card_of(card_item_) if card_item_ else None
         account = None
         if account_future is not None:
-            found = _resolved(account_future)
+            found = resolved(account_future)
             account = account_of(found) if found else None
         elif card is not None:
             self._persons.put(card_no, card.person_id)
@@ -194,7 +149,7 @@ class DynamoPaymentStore:
                 )
             )
         items.puts.append(("payment", payment_item(payment), PaymentModel.payment_id.does_not_exist()))
-        items.puts.append((IDEMPOTENCY_LABEL, _idempotency_item(write.key_record), key_is_free(write.now)))
+        items.puts.append(key_record_put(write.key_record, write.now))
         actions: list[Any] = [
             AccountModel.balance_fen.add(-payment.account_paid_fen),
             AccountModel.version.set(account.version),
@@ -216,8 +171,7 @@ class DynamoPaymentStore:
                 items.puts.append(
                     (f"card:{card.card_no}", card_item(card), CardModel.version == card.version - 1)
                 )
-            for event in change.events:
-                items.puts.append(("event", event_item(event), CardEventModel.card_no.does_not_exist()))
+            items.puts.extend(event_puts(change.cards, change.events))
             # The activation's account move, merged into the debit: one operation per item.
             actions.append(AccountModel.state.set(account.state.value))
             actions.append(
@@ -242,8 +196,23 @@ class DynamoPaymentStore:
         item = _get(PaymentModel, payment_id)
         return payment_of(item) if item else None
 
-    def cancel_payment(self, cancelled: Payment) -> None:
+    def read_for_cancel(self, payment_id: str, scope_key: str | None) -> CancelRead:
+        if scope_key is None:
+            return CancelRead(self.get_payment(payment_id), None)
+        with translated(), TransactGet(connection=self.connection) as tx:
+            payment_f = tx.get(PaymentModel, payment_id)
+            key_f = tx.get(IdempotencyModel, scope_key)
+        payment_found, key_found = resolved(payment_f), resolved(key_f)
+        return CancelRead(
+            payment_of(payment_found) if payment_found else None,
+            record_of(key_found) if key_found else None,
+        )
+
+    def cancel_payment(self, write: CancelWrite) -> None:
+        cancelled = write.cancelled
         items = TransactionItems()
+        if write.key_record is not None:
+            items.puts.append(key_record_put(write.key_record, write.now))
         items.updates.append(
             (
                 "cancel:payment",  # not "payment...": a failed condition here is a race, not a duplicate
@@ -289,10 +258,3 @@ class DynamoPaymentStore:
                 payment_of(item)
                 for item in PaymentModel.by_institution_day.query(day_key(institution_id, day))
             ]
-
-
-def _resolved(future: Any) -> Any:
-    try:
-        return future.get()
-    except DoesNotExist:  # TransactGetItems found no such item
-        return None

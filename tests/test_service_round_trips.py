@@ -1,0 +1,228 @@
+"""DynamoDB round trips of each state-changing use case and of the holder's card view, at the
+service level over moto, counted with a botocore event hook (before-send): a count, not a time.
+
+"Cold" is a process that has never seen the card (the card -> holder binding is cached for good
+once seen); every keyed write carries its idempotency record in its own transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from chalicelib.domain.cards import Action, CardKind, Channel
+from chalicelib.domain.holders import Bank, Institution, InstitutionKind, Participation
+from chalicelib.services import activation, admin, payments, registrations
+from chalicelib.services.bank_webhooks import handle_counter_activation
+from sscard_ops.dynamo_calls import counting_pynamodb
+from sscard_ops.seed import make_ssn
+from tests.conftest import NOW
+from tests.payment_helpers import funded_holder
+from tests.service_helpers import (
+    key_for,
+    render_activation,
+    render_card,
+    render_payment,
+    render_registration,
+)
+
+HASHING = b"r" * 32
+CENTER = Institution("SC-1", InstitutionKind.SERVICE_CENTER, "Center")
+HOSPITAL = Institution("HO-1", InstitutionKind.HOSPITAL, "Hospital", designated=True)
+PHARMACY = Institution("PH-1", InstitutionKind.PHARMACY, "Pharmacy", designated=True)
+_seq = iter(range(100, 999))
+
+
+class Rig:
+    def __init__(self, calls: Any) -> None:
+        from chalicelib.storage.dynamo import DynamoCardStore, DynamoIdempotencyStore
+        from chalicelib.storage.payments import DynamoPaymentStore
+
+        self.calls = calls
+        self.cards = DynamoCardStore()
+        self.keys = DynamoIdempotencyStore()
+        self.payments = DynamoPaymentStore()
+        # The stores an operator writes through: their reads warm nothing the use cases use.
+        self.admin = DynamoCardStore()
+        self.admin.add_bank(Bank("ICBC", "ICBC"))
+        self.ssns: dict[str, str] = {}  # person id -> the raw SSN, for a bank's webhook
+
+    def new_card(self, *, old_balance: int | None = None) -> tuple[Any, Any]:
+        ssn = make_ssn(f"11010519900307{next(_seq):03d}")
+        holder = admin.enroll_holder(
+            self.admin, HASHING, ssn, "H", Participation.EMPLOYEE, NOW, balance_fen=old_balance or 0
+        )
+        self.ssns[holder.person_id] = ssn
+        if old_balance is not None:
+            admin.issue_card(self.admin, holder.person_id, NOW, kind=CardKind.MEDICAL_INSURANCE)
+        card = admin.issue_card(self.admin, holder.person_id, NOW, bank_code="ICBC")
+        return holder, card
+
+    def count(self, do: Any) -> dict[str, int]:
+        self.calls.reset()
+        do()
+        return self.calls.snapshot()
+
+
+@pytest.fixture
+def rig():
+    from chalicelib.storage.models import create_tables
+
+    with mock_aws(), counting_pynamodb() as calls:
+        create_tables()
+        yield Rig(calls)
+
+
+def activate(rig: Rig, holder: Any, card: Any, key: str) -> Any:
+    return activation.activate_at_service_center(
+        rig.cards, card.card_no, holder.ssn_digest, CENTER, NOW, key_for("SC-1", key, NOW), render_activation
+    )
+
+
+def test_a_payment_is_two_round_trips_and_three_cold(rig):
+    _, card_no = funded_holder(rig.admin, HASHING, NOW, 100_000)
+
+    def pay(key: str) -> Any:
+        return payments.pay(
+            rig.cards,
+            rig.payments,
+            rig.keys,
+            PHARMACY,
+            payments.PaymentRequest(card_no, 100),
+            key_for("PH-1", key, NOW),
+            NOW,
+            render_payment,
+            new_id=lambda: f"pay-{key}",
+        )
+
+    assert rig.count(lambda: pay("a")) == {"TransactGetItems": 1, "GetItem": 1, "TransactWriteItems": 1}
+    assert rig.count(lambda: pay("b")) == {"TransactGetItems": 1, "TransactWriteItems": 1}
+    assert rig.count(lambda: pay("b")) == {"TransactGetItems": 1}  # the replay
+
+
+def test_a_cancellation_is_two_round_trips_and_its_replay_one(rig):
+    _, card_no = funded_holder(rig.admin, HASHING, NOW, 100_000)
+    payments.pay(
+        rig.cards,
+        rig.payments,
+        rig.keys,
+        HOSPITAL,
+        payments.PaymentRequest(card_no, 500),
+        key_for("HO-1", "p", NOW),
+        NOW,
+        render_payment,
+        new_id=lambda: "pay-1",
+    )
+
+    def cancel() -> Any:
+        return payments.cancel(
+            rig.payments, HOSPITAL, "pay-1", NOW, key_for("HO-1", "c", NOW), render_payment
+        )
+
+    assert rig.count(cancel) == {"TransactGetItems": 1, "TransactWriteItems": 1}
+    assert rig.count(cancel) == {"TransactGetItems": 1}
+
+
+def test_a_service_center_activation_is_three_round_trips(rig):
+    holder, card = rig.new_card()
+    # The card and its key; the holder and the account; the write with the key's record.
+    assert rig.count(lambda: activate(rig, holder, card, "a")) == {
+        "TransactGetItems": 2,
+        "TransactWriteItems": 1,
+    }
+    assert rig.count(lambda: activate(rig, holder, card, "a")) == {"TransactGetItems": 1}  # the replay
+
+
+def test_a_replacement_reads_the_old_card_too_unless_the_new_card_was_seen(rig):
+    holder, card = rig.new_card(old_balance=500)
+    cold = rig.count(lambda: activate(rig, holder, card, "a"))
+    assert cold == {"TransactGetItems": 2, "GetItem": 1, "TransactWriteItems": 1}
+    holder, card = rig.new_card(old_balance=500)
+    rig.cards.read_card(card.card_no)  # the process has seen the card (a refused attempt, say)
+    warm = rig.count(lambda: activate(rig, holder, card, "b"))
+    assert warm == {"TransactGetItems": 1, "GetItem": 1, "TransactWriteItems": 1}
+
+
+def test_a_hospital_registration_is_three_round_trips_and_two_on_an_active_card(rig):
+    _, card = rig.new_card()
+
+    def register(key: str, reg_id: str) -> Any:
+        return registrations.register(
+            rig.cards,
+            card.card_no,
+            "outpatient",
+            HOSPITAL,
+            NOW,
+            lambda: reg_id,
+            key_for("HO-1", key, NOW),
+            render_registration,
+        )
+
+    # The card and its key; the account; the write (card, event, account, registration, key).
+    assert rig.count(lambda: register("a", "r1")) == {
+        "TransactGetItems": 1,
+        "GetItem": 1,
+        "TransactWriteItems": 1,
+    }
+    assert rig.count(lambda: register("b", "r2")) == {"TransactGetItems": 1, "TransactWriteItems": 1}
+
+
+def test_a_bank_webhook_is_three_round_trips_and_its_redelivery_one(rig):
+    holder, card = rig.new_card()
+    ssn = rig.ssns[holder.person_id]
+    payload = {"type": "card.counter_activated", "data": {"card_no": card.card_no, "ssn": ssn}}
+
+    def deliver() -> Any:
+        return handle_counter_activation(rig.cards, HASHING, "ICBC", "wh-1", payload, NOW)
+
+    first: list[Any] = []
+    assert rig.count(lambda: first.append(deliver())) == {"TransactGetItems": 2, "TransactWriteItems": 1}
+    assert first[0][0].outcome == "activated" and first[0][1] is False
+    again: list[Any] = []
+    assert rig.count(lambda: again.append(deliver())) == {"TransactGetItems": 1}
+    assert again[0] == (first[0][0], True)
+
+
+def test_the_holders_card_view_is_two_round_trips(rig):
+    holder, card = rig.new_card(old_balance=100)
+    activate(rig, holder, card, "a")
+    activation.change_state(
+        rig.cards,
+        card.card_no,
+        Action.REPORT_LOSS,
+        Channel.MOBILE,
+        NOW,
+        owner=holder.person_id,
+        key=None,
+        render=render_card,
+    )
+    seen: list[Any] = []
+    # The account, then one Query of the holder's cards with their histories.
+    assert rig.count(lambda: seen.append(activation.my_cards(rig.cards, holder.person_id))) == {
+        "GetItem": 1,
+        "Query": 1,
+    }
+    mine = seen[0]
+    assert mine.card == rig.cards.get_card(card.card_no) and mine.pending is None
+    assert [e.action for e in mine.history] == [Action.ISSUE, Action.ACTIVATE, Action.REPORT_LOSS]
+
+
+def test_a_state_change_is_two_round_trips(rig):
+    holder, card = rig.new_card()
+    activate(rig, holder, card, "a")
+
+    def report_loss() -> Any:
+        return activation.change_state(
+            rig.cards,
+            card.card_no,
+            Action.REPORT_LOSS,
+            Channel.MOBILE,
+            NOW,
+            owner=holder.person_id,
+            key=key_for(f"holder:{holder.person_id}", "l", NOW),
+            render=render_card,
+        )
+
+    assert rig.count(report_loss) == {"TransactGetItems": 1, "TransactWriteItems": 1}
