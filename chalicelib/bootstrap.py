@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from chalicelib.api.institution_cache import InstitutionCache
 from chalicelib.domain.payments import PaymentPolicy
+from chalicelib.domain.settlement import DEFAULT_SETTLEMENT_POLICY, SettlementPolicy
 from chalicelib.services.clock import Clock, utc_now
 from chalicelib.services.payment_ports import PaymentStore
 from chalicelib.services.ports import (
@@ -36,6 +37,7 @@ class Deps:
     clock: Clock = utc_now
     new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
     payment_policy: PaymentPolicy = field(default_factory=PaymentPolicy)
+    settlement_policy: SettlementPolicy = DEFAULT_SETTLEMENT_POLICY
     # Token digest -> institution, for a short time (api/institution_cache.py explains).
     institutions: InstitutionCache = field(default_factory=InstitutionCache)
 
@@ -65,6 +67,7 @@ def _build() -> Deps:
         contribution_queue=SqsContributionQueue(settings().contributions_queue),
         payments=DynamoPaymentStore(),
         payment_policy=PaymentPolicy.from_setting(settings().payment_max_amount_fen),
+        settlement_policy=SettlementPolicy.from_json(settings().settlement_policy),
     )
 
 

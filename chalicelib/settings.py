@@ -19,6 +19,7 @@ ENVIRONMENT_VARIABLES = (
     "CONTRIBUTIONS_QUEUE",
     "CONTRIBUTION_POLICY",
     "PAYMENT_MAX_AMOUNT_FEN",
+    "SETTLEMENT_POLICY",
 )
 
 
@@ -41,6 +42,9 @@ class Settings:
     # The largest card payment, in fen (domain/payments.py documents the default, 5,000,000).
     # Empty: the default.
     payment_max_amount_fen: str
+    # JSON overrides of SettlementPolicy's defaults (deductibles, fund rates and caps, serious
+    # illness; see chalicelib/domain/settlement.py and `sscard settlements policy`). {}: defaults.
+    settlement_policy: str
     # Requests larger than this are refused before parsing (413).
     max_body_bytes: int = 64 * 1024
 
@@ -59,6 +63,7 @@ def load() -> Settings:
         contributions_queue=env.get("CONTRIBUTIONS_QUEUE", f"sscard-{stage}-contributions"),
         contribution_policy=env.get("CONTRIBUTION_POLICY", "{}"),
         payment_max_amount_fen=env.get("PAYMENT_MAX_AMOUNT_FEN", ""),
+        settlement_policy=env.get("SETTLEMENT_POLICY", "{}"),
     )
 
 

@@ -7,13 +7,17 @@ in DynamoDB's label order (checks, puts, updates) before anything is applied.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date
 
 from chalicelib.domain.cards import CardState
+from chalicelib.domain.contributions import PaidMonth
 from chalicelib.domain.errors import ConcurrentUpdate, DuplicateDelivery
 from chalicelib.domain.holders import AccountState
+from chalicelib.domain.ledger import DayEntry
 from chalicelib.domain.payments import Payment, PaymentState
+from chalicelib.domain.settlement import YearCounters
 from chalicelib.services.payment_ports import CancelRead, CancelWrite, PaymentRead, PaymentStore, PaymentWrite
 from chalicelib.services.ports import IDEMPOTENCY_LABEL
 from tests.fakes import FakeCardStore, FakeIdempotencyStore, key_is_free
@@ -24,12 +28,25 @@ class FakePaymentStore(PaymentStore):
         self.cards = cards
         self.keys = keys
         self.payments: dict[str, Payment] = {}
+        self.counters: dict[tuple[str, int], tuple[YearCounters, int]] = {}  # -> counters, version
+        self.paid_months: dict[str, list[PaidMonth]] = {}  # tests set a holder's months here
+        self.outflow_fen = 0  # the medical fund book's outflows, summed over its shards
+        self.entries: list[DayEntry] = []
 
-    def read_for_payment(self, card_no: str, scope_key: str) -> PaymentRead:
+    def read_for_payment(self, card_no: str, scope_key: str | None, year: int) -> PaymentRead:
         with self.cards.lock:
             card = self.cards.cards.get(card_no)
-            account = self.cards.accounts.get(card.person_id) if card else None
-            return PaymentRead(card, account, self.keys.records.get(scope_key))
+            person = card.person_id if card else ""
+            account = self.cards.accounts.get(person) if card else None
+            counters, version = self.counters.get((person, year), (YearCounters(), 0))
+            return PaymentRead(
+                card,
+                account,
+                self.keys.records.get(scope_key) if scope_key else None,
+                counters,
+                version,
+                tuple(self.paid_months.get(person, ())),
+            )
 
     def commit_payment(self, write: PaymentWrite) -> None:
         payment, account = write.payment, write.account
@@ -60,6 +77,10 @@ class FakePaymentStore(PaymentStore):
             elsewhere = current.state is not AccountState.NORMAL or current.card_no != payment.card_no
             if change is None and elsewhere:
                 raise ConcurrentUpdate("account changed", label=label)
+            year_key = (payment.person_id, payment.counters_year or 0)
+            counters, version = self.counters.get(year_key, (YearCounters(), 0))
+            if version != write.counters_version:
+                raise ConcurrentUpdate("counters changed", label=f"counters:{payment.person_id}")
             # Every condition holds: apply all of it.
             self.payments[payment.payment_id] = payment
             self.keys.records[write.key_record.scope_key] = write.key_record
@@ -73,6 +94,10 @@ class FakePaymentStore(PaymentStore):
                 balance_fen=current.balance_fen - payment.account_paid_fen,
                 version=account.version,
             )
+            if payment.counters_year is not None:
+                self.counters[year_key] = (counters.plus(payment.counters_delta), version + 1)
+            self.outflow_fen += payment.outflow_fen
+            self.entries.append(payment.entry())
 
     def get_payment(self, payment_id: str) -> Payment | None:
         return self.payments.get(payment_id)
@@ -103,6 +128,12 @@ class FakePaymentStore(PaymentStore):
             )
             if write.key_record is not None:
                 self.keys.records[write.key_record.scope_key] = write.key_record
+            if cancelled.counters_year is not None:
+                year_key = (cancelled.person_id, cancelled.counters_year)
+                counters, version = self.counters.get(year_key, (YearCounters(), 0))
+                self.counters[year_key] = (counters.minus(cancelled.counters_delta), version + 1)
+            self.outflow_fen -= cancelled.outflow_fen
+            self.entries.append(cancelled.cancellation_entry())
 
     def payments_of_holder(
         self, person_id: str, limit: int, before: str | None = None
@@ -117,9 +148,25 @@ class FakePaymentStore(PaymentStore):
         page = found[:limit]
         return page, (page[-1].sort_key if len(found) > limit else None)
 
-    def payments_of_day(self, institution_id: str, day: date) -> list[Payment]:
+    def _of_day(self, institution_id: str, day: date) -> list[DayEntry]:
         with self.cards.lock:
             return sorted(
-                (p for p in self.payments.values() if p.institution_id == institution_id and p.day == day),
-                key=lambda p: p.sort_key,
+                (e for e in self.entries if e.institution_id == institution_id and e.day == day),
+                key=entry_key,
             )
+
+    def day_entries(self, institution_id: str, day: date) -> Iterator[DayEntry]:
+        yield from self._of_day(institution_id, day)
+
+    def day_entries_page(
+        self, institution_id: str, day: date, limit: int, after: str | None = None
+    ) -> tuple[list[DayEntry], str | None]:
+        found = [e for e in self._of_day(institution_id, day) if after is None or entry_key(e) > after]
+        page = found[:limit]
+        return page, (entry_key(page[-1]) if len(found) > limit else None)
+
+
+def entry_key(entry: DayEntry) -> str:
+    assert entry.at is not None
+    kind = "cancellation" if entry.cancellation else "payment"
+    return f"{entry.at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}#{entry.payment_id}#{kind}"

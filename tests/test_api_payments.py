@@ -257,7 +257,8 @@ def test_another_institution_can_neither_see_nor_cancel_a_payment(api, fake_worl
     r = api.post(f"/v1/payments/{paid}/cancel", headers=fake_world.auth("hospital"))
     assert_problem(r, 404, "payment-not-found")
     assert fake_world.store.get_account(person_id).balance_fen == 6_000
-    assert api.get("/v1/payments/nope!", headers=fake_world.auth("pharmacy")).status == 404
+    # An id no payment could have is a bad request, not a missing payment (issue #10).
+    assert_problem(api.get("/v1/payments/nope!", headers=fake_world.auth("pharmacy")), 422, "invalid-request")
 
 
 def test_a_self_paid_only_payment_cancels_without_crediting(api, fake_world):
@@ -291,15 +292,16 @@ def test_a_day_with_one_missing_and_one_extra_payment_is_mismatched_and_named(ap
         "/v1/reconciliations", {"date": day, "count": 3, "total_fen": 650, "payments": theirs}, headers=auth
     )
     assert r.status == 200 and r.json["status"] == "mismatched"
-    assert r.json["ours"] == {"count": 3, "total_fen": 600}
-    assert r.json["theirs"] == {"count": 3, "total_fen": 650}
+    unsent = {"fund_paid_fen": None, "serious_illness_paid_fen": None}  # compared only when sent
+    assert r.json["ours"] == {"count": 3, "total_fen": 600, **unsent}
+    assert r.json["theirs"] == {"count": 3, "total_fen": 650, **unsent}
     assert sorted((d["payment_id"], d["reason"]) for d in r.json["differences"]) == sorted(
         [(ids[1], "only_ours"), ("terminal-only-1", "only_theirs")]
     )
-    # Without a list, our payments of the day come back to compare with.
+    # Without a list, our entries of the day come back to compare with.
     bare = api.post("/v1/reconciliations", {"date": day, "count": 2, "total_fen": 400}, headers=auth)
     assert bare.json["status"] == "mismatched"
-    assert sorted(p["payment_id"] for p in bare.json["our_payments"]) == sorted(ids)
+    assert sorted(e["payment_id"] for e in bare.json["our_entries"]) == sorted(ids)
     # Another institution's day is its own.
     other = api.post(
         "/v1/reconciliations", {"date": day, "count": 0, "total_fen": 0}, headers=fake_world.auth("hospital")
@@ -325,7 +327,7 @@ def test_a_cancelled_payment_leaves_the_days_figures(api, fake_world, funded):
     "body",
     [
         {"date": "2026-13-01", "count": 0, "total_fen": 0},
-        {"date": "2026-11-25", "count": -1, "total_fen": 0},
+        {"date": "2026-11-25", "count": "1", "total_fen": 0},
         {"date": "2026-11-25", "count": 1, "total_fen": 1.5},
         {"date": "2026-11-25", "count": 1, "total_fen": 100, "payments": []},
     ],

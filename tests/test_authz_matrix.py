@@ -123,6 +123,24 @@ REQUESTS: dict[tuple[str, str], Callable[[Any, World], Built]] = {
         {"date": "2026-11-25", "count": 0, "total_fen": 0},
         {},
     ),
+    ("POST", "/v1/payments/quote"): lambda api, w: (
+        "/v1/payments/quote",
+        {
+            "card_no": funded_holder(w.store, w.secrets.hashing_key(), w.now, 10_000)[1],
+            "amount_fen": 300,
+        },
+        {},
+    ),
+    ("GET", "/v1/cards/{card_no}/insured"): lambda api, w: (
+        f"/v1/cards/{funded_holder(w.store, w.secrets.hashing_key(), w.now, 10_000)[1]}/insured?on=2026-11-25",
+        None,
+        {},
+    ),
+    ("GET", "/v1/reconciliations/{date}/entries"): lambda api, w: (
+        "/v1/reconciliations/2026-11-25/entries",
+        None,
+        {},
+    ),
     ("GET", "/v1/me/account"): lambda api, w: ("/v1/me/account", None, {}),
     ("GET", "/v1/me/payments"): lambda api, w: ("/v1/me/payments", None, {}),
     ("GET", "/health"): lambda api, w: ("/health", None, {}),

@@ -16,7 +16,8 @@ from chalicelib.domain import cards as rules
 from chalicelib.domain.cards import Action, CardState, Channel
 from chalicelib.domain.errors import ConcurrentUpdate, DuplicateDelivery
 from chalicelib.domain.holders import AccountState, Bank
-from chalicelib.domain.payments import Payment, PaymentState, SelfPay
+from chalicelib.domain.payments import Payment, PaymentState
+from chalicelib.domain.settlement import SelfPay
 from chalicelib.services import activation, admin
 from chalicelib.services.idempotency import StoredResponse
 from chalicelib.services.payment_ports import CancelWrite, PaymentWrite
@@ -74,7 +75,7 @@ def a_payment(
 
 
 def debit_write(s, card_no, paid, *, pid="pay-1", scope="PH-1#k", at=NOW, stale=False) -> PaymentWrite:
-    read = s.payments.read_for_payment(card_no, scope)
+    read = s.payments.read_for_payment(card_no, scope, 2026)
     account = read.account
     version = account.version + (0 if stale else 1)
     after = replace(account, balance_fen=account.balance_fen - paid, version=version)
@@ -93,12 +94,12 @@ def written(s, person_id, card_no, pid="pay-1", scope="PH-1#k"):
 def test_a_payment_is_written_whole_and_read_back(stores):
     s = stores
     person_id, card_no = funded_holder(s.cards, KEY, NOW, 5_000)
-    first = s.payments.read_for_payment(card_no, "PH-1#k")  # a cold cache on DynamoDB
+    first = s.payments.read_for_payment(card_no, "PH-1#k", 2026)  # a cold cache on DynamoDB
     assert first.card.card_no == card_no and first.account.balance_fen == 5_000 and first.key_record is None
     write = debit_write(s, card_no, 1_200)
     s.payments.commit_payment(write)
     assert written(s, person_id, card_no) == (3_800, True, True)
-    after = s.payments.read_for_payment(card_no, "PH-1#k")
+    after = s.payments.read_for_payment(card_no, "PH-1#k", 2026)
     assert after.account.version == write.account.version and after.key_record == write.key_record
     assert s.payments.get_payment("pay-1") == write.payment
     assert_no_partial_state(s.cards, s.payments, s.keys, person_id, 5_000)
@@ -107,7 +108,7 @@ def test_a_payment_is_written_whole_and_read_back(stores):
 def test_an_unknown_card_reads_as_none_with_its_key_record(stores):
     s = stores
     s.keys.reserve(record("PH-1#z"), EPOCH)
-    read = s.payments.read_for_payment("6217000000000000001", "PH-1#z")
+    read = s.payments.read_for_payment("6217000000000000001", "PH-1#z", 2026)
     assert read.card is None and read.account is None and read.key_record.status == 201
 
 
@@ -186,7 +187,7 @@ def test_a_first_use_activates_moves_and_debits_in_one_write(stores):
     s.cards.add_bank(Bank("ICBC", "ICBC"))
     person_id, old_no = funded_holder(s.cards, KEY, NOW, 9_000)
     new = admin.issue_card(s.cards, person_id, NOW, bank_code="ICBC")
-    read = s.payments.read_for_payment(new.card_no, "PH-1#first-use")
+    read = s.payments.read_for_payment(new.card_no, "PH-1#first-use", 2026)
     assert read.card.state is CardState.ISSUED and read.account.state is AccountState.HELD
     plan = activation.plan_activation(s.cards, read.card, Channel.PHARMACY, NOW, "PH-1", old_no)
     moved = plan.change.account
@@ -213,7 +214,7 @@ def test_a_first_use_whose_old_card_changed_meanwhile_writes_nothing(stores):
     s.cards.add_bank(Bank("ICBC", "ICBC"))
     person_id, old_no = funded_holder(s.cards, KEY, NOW, 9_000)
     new = admin.issue_card(s.cards, person_id, NOW, bank_code="ICBC")
-    read = s.payments.read_for_payment(new.card_no, "PH-1#first-use")
+    read = s.payments.read_for_payment(new.card_no, "PH-1#first-use", 2026)
     plan = activation.plan_activation(s.cards, read.card, Channel.PHARMACY, NOW, "PH-1", old_no)
     old = s.cards.get_card(old_no)
     lost, event = rules.apply(old, Action.REPORT_LOSS, channel=Channel.MOBILE, at=NOW)
@@ -293,13 +294,20 @@ def test_a_holders_payments_page_newest_first_stably(stores):
     assert s.payments.payments_of_holder("P-nobody", 2) == ([], None)
 
 
-def test_a_days_payments_are_the_institutions_by_china_date(stores):
+def test_a_days_entries_are_the_institutions_by_china_date_and_page(stores):
     s = stores
     _, card_no = funded_holder(s.cards, KEY, NOW, 100_000)
     late_evening_utc = datetime(2026, 11, 24, 16, 30, tzinfo=UTC)  # 00:30 on the 25th in China
     times = {"a": late_evening_utc, "b": late_evening_utc - timedelta(hours=1), "c": NOW}
     for pid, at in times.items():
         s.payments.commit_payment(debit_write(s, card_no, 10, pid=pid, scope=f"PH-1#{pid}", at=at))
-    assert [p.payment_id for p in s.payments.payments_of_day("PH-1", date(2026, 11, 25))] == ["a", "c"]
-    assert [p.payment_id for p in s.payments.payments_of_day("PH-1", date(2026, 11, 24))] == ["b"]
-    assert s.payments.payments_of_day("PH-2", date(2026, 11, 25)) == []
+
+    def ids(day: date) -> list[str]:
+        return [e.payment_id for e in s.payments.day_entries("PH-1", day)]
+
+    assert ids(date(2026, 11, 25)) == ["a", "c"]
+    assert ids(date(2026, 11, 24)) == ["b"]
+    assert list(s.payments.day_entries("PH-2", date(2026, 11, 25))) == []
+    first, after = s.payments.day_entries_page("PH-1", date(2026, 11, 25), 1)
+    rest, end = s.payments.day_entries_page("PH-1", date(2026, 11, 25), 1, after)
+    assert [e.payment_id for e in first + rest] == ["a", "c"] and end is None

@@ -1,29 +1,25 @@
-"""Payment rules: the split, the amount bounds, cancellation, reconciliation. No AWS."""
+"""Payment rules: the amount bounds, cancellation, reconciliation (the split: test_domain_settlement.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.domain.payments import (
     DEFAULT_MAX_AMOUNT_FEN,
-    AmountOutOfRange,
     DayFigures,
-    InsufficientBalance,
     Payment,
     PaymentAlreadyCancelled,
     PaymentPolicy,
     PaymentState,
     Reason,
-    SelfPay,
     business_day,
     reconcile,
-    split,
 )
+from chalicelib.domain.settlement import AmountOutOfRange, SelfPay
 
 AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
@@ -43,28 +39,6 @@ def payment(pid: str, paid: int, *, state=PaymentState.COMPLETED, at=AT) -> Paym
         balance_after_fen=0,
         state=state,
     )
-
-
-def test_the_account_pays_what_it_can_and_the_rest_is_self_paid():
-    assert split(1_000, 5_000, SelfPay.ALLOWED) == (split(1_000, 5_000, SelfPay.REFUSED))
-    assert split(1_000, 5_000, SelfPay.ALLOWED).account_paid_fen == 1_000
-    partial = split(1_500, 1_000, SelfPay.ALLOWED)
-    assert (partial.account_paid_fen, partial.self_pay_fen) == (1_000, 500)
-    assert split(700, 0, SelfPay.ALLOWED).self_pay_fen == 700
-
-
-def test_self_pay_refused_with_too_little_balance_pays_nothing_and_says_why():
-    with pytest.raises(InsufficientBalance) as refused:
-        split(1_500, 1_000, SelfPay.REFUSED)
-    assert refused.value.extra == {"balance_fen": 1_000, "amount_fen": 1_500}
-
-
-@given(st.integers(1, DEFAULT_MAX_AMOUNT_FEN), st.integers(0, 10**9))
-def test_the_split_always_adds_up_and_never_overdraws(amount, balance):
-    share = split(amount, balance, SelfPay.ALLOWED)
-    assert share.account_paid_fen + share.self_pay_fen == amount
-    assert 0 <= share.account_paid_fen <= balance
-    assert share.self_pay_fen >= 0
 
 
 @pytest.mark.parametrize(
@@ -107,14 +81,21 @@ def test_sort_keys_order_by_time_then_id():
     assert early.sort_key < late.sort_key
 
 
+def day_of(*payments: Payment) -> list:
+    """The day's entries: each payment, and its cancellation when it was cancelled that day."""
+    entries = [p.entry() for p in payments]
+    entries += [p.cancellation_entry() for p in payments if p.cancelled_at is not None]
+    return sorted(entries, key=lambda e: (e.at, e.cancellation))
+
+
 def test_reconcile_matches_a_day_with_the_same_figures():
-    ours = [payment("a", 100), payment("b", 200), payment("c", 50, state=PaymentState.CANCELLED)]
+    ours = day_of(payment("a", 100), payment("b", 200), payment("c", 50).cancel(AT))
     result = reconcile(AT.date(), ours, DayFigures(2, 300))
     assert result.matched and result.ours == DayFigures(2, 300) and not result.differences
 
 
 def test_reconcile_names_a_missing_an_extra_and_a_cancelled_payment():
-    ours = [payment("a", 100), payment("b", 200), payment("c", 50, state=PaymentState.CANCELLED)]
+    ours = day_of(payment("a", 100), payment("b", 200), payment("c", 50).cancel(AT))
     theirs = [("a", 100), ("x", 70), ("c", 50)]
     result = reconcile(AT.date(), ours, DayFigures(3, 220), theirs)
     assert not result.matched
@@ -123,6 +104,22 @@ def test_reconcile_names_a_missing_an_extra_and_a_cancelled_payment():
         ("x", Reason.ONLY_THEIRS),
         ("c", Reason.CANCELLED),
     }
+
+
+def test_a_cancellation_on_a_later_day_leaves_the_paid_day_matched_and_books_a_negative_entry():
+    paid = payment("a", 100)
+    next_day = AT + timedelta(days=1)
+    cancelled = paid.cancel(next_day)
+    assert reconcile(AT.date(), [cancelled.entry()], DayFigures(1, 100)).matched
+    later = reconcile(next_day.date(), [cancelled.cancellation_entry()], DayFigures(-1, -100))
+    assert later.matched and later.ours == DayFigures(-1, -100)
+
+
+def test_fund_totals_are_compared_when_sent():
+    bill = replace(payment("a", 100), fund_paid_fen=700, serious_illness_paid_fen=30)
+    assert reconcile(AT.date(), [bill.entry()], DayFigures(1, 100, 700, 30)).matched
+    wrong = reconcile(AT.date(), [bill.entry()], DayFigures(1, 100, 600, 30))
+    assert not wrong.matched and wrong.ours.fund_paid_fen == 700
 
 
 def test_reconcile_refuses_a_list_that_does_not_add_up():

@@ -18,13 +18,15 @@ from hypothesis import strategies as st
 
 from chalicelib.domain.contributions import InsuranceType, PaidMonth, Period
 from chalicelib.domain.holders import InstitutionKind
-from chalicelib.domain.payments import AmountOutOfRange, InsufficientBalance, SelfPay
 from chalicelib.domain.settlement import (
     DEFAULT_SETTLEMENT_POLICY,
     ELIGIBLE,
+    AmountOutOfRange,
     Bill,
     InScopeOutOfRange,
+    InsufficientBalance,
     NoteCode,
+    SelfPay,
     SeriousIllnessOnDay,
     SeriousIllnessStanding,
     SettlementPolicy,

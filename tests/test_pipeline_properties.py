@@ -32,8 +32,8 @@ TRICKY_TEXT = st.sampled_from(
         "１２",
         "٣",
         "12\n",
-        "6217000000000000019\n",
-        "６２１７００００００００００００１９",
+        "6217000000000000012\n",
+        "６２１７０００００００００００００１２",
         "0",
         "-1",
         "1e3",
@@ -185,7 +185,7 @@ def test_a_jwt_whose_alg_does_not_fit_the_issuers_key_is_401_not_500(api, world,
 
 @pytest.mark.parametrize(
     "card_no",
-    ["6217000000000000019\n", "\uff16\uff12\uff11\uff17" + "\uff10" * 14 + "\uff19"],
+    ["6217000000000000012\n", "６２１７０００００００００００００１２"],
     ids=["trailing-newline", "full-width-digits"],
 )
 def test_a_verified_webhook_with_a_non_ascii_card_number_is_rejected_not_500(
@@ -202,7 +202,7 @@ def test_a_verified_webhook_with_a_non_ascii_card_number_is_rejected_not_500(
     assert r.json["outcome"] == "rejected" and r.json["reason"] == "invalid-request", r
 
 
-@pytest.mark.parametrize("card_no", ["6217000000000000019\n", "６２１７０００００００００００００１９"])
+@pytest.mark.parametrize("card_no", ["6217000000000000012\n", "６２１７０００００００００００００１２"])
 def test_a_non_ascii_card_number_in_a_path_is_422_not_404(api, world, no_last_net, card_no):
     r = api.post(f"/v1/cards/{card_no}/resume", headers=world.auth("service_center"))
     assert r.status == 422 and r.json["type"].startswith("urn:sscard:problem:invalid-"), r

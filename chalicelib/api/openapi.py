@@ -32,7 +32,7 @@ ERROR_TEXT = {
     409: "The card, account or payment is not in a state that allows this, or the key is in flight",
     413: "The body is too large",
     415: "The body is not application/json",
-    422: "A path parameter, query parameter or body field is not valid, or the key was used for another request",
+    422: "A path, query or body value is not valid, or the key was used for another request",
     503: "Busy; retry after Retry-After seconds",
 }
 

@@ -65,15 +65,31 @@ class PaymentRequestBody(Body):
 
 class TheirPayment(Body):
     payment_id: str = Field(pattern=PAYMENT_ID)
-    account_paid_fen: int = Field(ge=0)
+    account_paid_fen: int = Field(description="Net of the day: negative for one cancelled that day")
 
 
 class ReconciliationRequest(Body):
     date: str = Field(
         pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description="The business day (China time), YYYY-MM-DD"
     )
-    count: int = Field(ge=0, description="How many payments you took that day (cancelled ones excluded)")
-    total_fen: int = Field(ge=0, description="The sum of their account_paid_fen")
+    count: int = Field(
+        description="How many payments you took that day, less the cancellations made that day"
+    )
+    total_fen: int = Field(description="The sum of their account_paid_fen (net of the day's cancellations)")
+    account_paid_fen: int | None = Field(
+        default=None, description="Optional day total of account pay; must equal total_fen when sent"
+    )
+    fund_paid_fen: int | None = Field(default=None, description="Optional day total of pooled fund pay")
+    serious_illness_paid_fen: int | None = Field(
+        default=None, description="Optional day total of serious-illness pay"
+    )
+
+    @model_validator(mode="after")
+    def _account_is_total(self) -> ReconciliationRequest:
+        if self.account_paid_fen is not None and self.account_paid_fen != self.total_fen:
+            raise ValueError("account_paid_fen is total_fen: send the same figure or leave it out")
+        return self
+
     payments: list[TheirPayment] | None = Field(
         default=None,
         max_length=2000,
@@ -90,23 +106,50 @@ class ReconciliationRequest(Body):
 # --- responses --------------------------------------------------------------------
 
 
-class PaymentAnswer(Answer):
-    payment_id: str
+class NoteView(Answer):
+    code: str = Field(
+        description=(
+            "Why a part paid nothing or less: medical-not-in-force, serious-illness-waiting, "
+            "serious-illness-interrupted, serious-illness-not-insured, fund-cap-reached, "
+            "serious-illness-cap-reached"
+        )
+    )
+    detail: str
+
+
+class Split(Answer):
+    """A bill's settlement: amount_fen = fund_paid_fen + serious_illness_paid_fen +
+    account_paid_fen + self_pay_fen, always."""
+
+    visit: VISIT
+    amount_fen: int
+    in_scope_fen: int
+    fund_paid_fen: int = Field(description="Paid by the pooled medical fund")
+    serious_illness_paid_fen: int = Field(description="Paid by the serious-illness insurance")
     account_paid_fen: int = Field(description="Paid from the personal account")
-    self_pay_fen: int = Field(description="Left for the holder to pay")
+    self_pay_fen: int = Field(description="Left for the holder to pay in cash")
+    deductible_fen: int = Field(description="In-scope fen this bill counted against the deductible")
+    out_of_scope_fen: int = Field(description="Outside the catalogue: the holder's")
+    notes: list[NoteView]
+
+
+class PaymentAnswer(Split):
+    payment_id: str
     balance_fen: int = Field(description="The personal account's balance after this payment")
     card_activated: bool = Field(description="True when this payment activated the card (pharmacy first use)")
-    amount_fen: int
     state: Literal["completed", "cancelled"]
     paid_at: dt.datetime
 
 
-class PaymentView(Answer):
+class QuoteAnswer(Split):
+    quote: Literal[True] = Field(description="A pre-settlement: nothing was paid or changed")
+    card_no: str
+    balance_fen: int = Field(description="The personal account's balance a payment would leave")
+
+
+class PaymentView(Split):
     payment_id: str
     card_no: str
-    amount_fen: int
-    account_paid_fen: int
-    self_pay_fen: int
     self_pay: Literal["allowed", "refused"]
     state: Literal["completed", "cancelled"]
     paid_at: dt.datetime
@@ -115,8 +158,29 @@ class PaymentView(Answer):
 
 
 class DayFiguresView(Answer):
-    count: int
+    count: int = Field(description="Payments less cancellations booked that day")
     total_fen: int = Field(description="The sum of account_paid_fen")
+    fund_paid_fen: int | None = Field(default=None, description="When you sent it: the pooled fund's")
+    serious_illness_paid_fen: int | None = Field(
+        default=None, description="When you sent it: the serious-illness insurance's"
+    )
+
+
+class EntryView(Answer):
+    kind: Literal["payment", "cancellation"]
+    payment_id: str
+    at: dt.datetime
+    amount_fen: int = Field(description="Negative for a cancellation, like every part")
+    fund_paid_fen: int
+    serious_illness_paid_fen: int
+    account_paid_fen: int
+    self_pay_fen: int
+
+
+class DayEntriesAnswer(Answer):
+    date: str
+    entries: list[EntryView] = Field(description="In time order")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last")
 
 
 class DifferenceView(Answer):
@@ -132,8 +196,11 @@ class ReconciliationAnswer(Answer):
     ours: DayFiguresView
     theirs: DayFiguresView
     differences: list[DifferenceView] = Field(description="Named when you sent your payments")
-    our_payments: list[PaymentView] = Field(
-        description="When mismatched and you sent no list: our payments of the day, to compare"
+    our_entries: list[EntryView] = Field(
+        description=(
+            "When mismatched: our first entries of the day, to compare; the whole day is paged at "
+            "GET /v1/reconciliations/{date}/entries"
+        )
     )
 
 
@@ -159,3 +226,27 @@ class MyPaymentView(Answer):
 class MyPaymentsAnswer(Answer):
     payments: list[MyPaymentView] = Field(description="Newest first")
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last")
+
+
+class SeriousIllnessStandingView(Answer):
+    eligible: bool
+    reason: str
+
+
+class YearView(Answer):
+    year: int
+    outpatient_deductible_used_fen: int
+    inpatient_stays: int
+    fund_paid_fen: int
+    outpatient_fund_paid_fen: int
+    serious_illness_base_fen: int
+    serious_illness_paid_fen: int
+
+
+class InsuredAnswer(Answer):
+    card_no: str
+    state: Literal["issued", "active", "suspended", "cancelled", "replaced"]
+    medical_in_force: bool
+    serious_illness: SeriousIllnessStandingView
+    balance_fen: int
+    year: YearView

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 
 from .contributions import FundBook
@@ -119,6 +119,10 @@ class DayEntry:
     fund_paid_fen: int
     serious_illness_paid_fen: int
     cancellation: bool = False
+    # The rest of the split, for the detail level of reconciliation (signed like the parts).
+    amount_fen: int = 0
+    self_pay_fen: int = 0
+    at: datetime | None = None
 
     @property
     def owed_fen(self) -> int:

@@ -7,12 +7,14 @@ documented default (PaymentPolicy), not constants buried in the use cases.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
 
 from .errors import DomainError, InvalidInput, NotFound
+from .ledger import DayEntry
+from .settlement import AmountOutOfRange, Note, SelfPay, Visit, YearCounters
 
 # 50,000 yuan: above any single counter payment a designated pharmacy or an
 # outpatient desk takes; inpatient settlements larger than this are split.
@@ -20,17 +22,6 @@ DEFAULT_MAX_AMOUNT_FEN = 5_000_000
 # Institutions reconcile by their own calendar day. China keeps one time zone
 # and no daylight saving time, so a fixed offset is exact (and needs no tz database).
 BUSINESS_TIMEZONE = timezone(timedelta(hours=8), "China Standard Time")
-
-
-class AmountOutOfRange(InvalidInput):
-    slug = "amount-out-of-range"
-    title = "The amount is not a whole number of fen within the allowed range"
-
-
-class InsufficientBalance(DomainError):
-    slug = "insufficient-balance"
-    status = 409
-    title = "The personal account cannot cover the amount and self-pay was refused"
 
 
 class PaymentNotFound(NotFound):
@@ -42,11 +33,6 @@ class PaymentAlreadyCancelled(DomainError):
     slug = "payment-already-cancelled"
     status = 409
     title = "The payment is cancelled already"
-
-
-class SelfPay(StrEnum):
-    ALLOWED = "allowed"  # the account pays what it can, the holder pays the rest
-    REFUSED = "refused"  # all from the account, or nothing
 
 
 class PaymentState(StrEnum):
@@ -85,24 +71,6 @@ class PaymentPolicy:
 DEFAULT_POLICY = PaymentPolicy()
 
 
-@dataclass(frozen=True)
-class Split:
-    account_paid_fen: int
-    self_pay_fen: int
-
-
-def split(amount_fen: int, balance_fen: int, self_pay: SelfPay) -> Split:
-    """The personal account pays what it can; the rest is self-paid unless the terminal refused that."""
-    paid = min(amount_fen, max(balance_fen, 0))
-    if paid < amount_fen and self_pay is SelfPay.REFUSED:
-        raise InsufficientBalance(
-            f"The account holds {balance_fen} fen of the {amount_fen} fen asked; nothing was paid",
-            balance_fen=balance_fen,
-            amount_fen=amount_fen,
-        )
-    return Split(paid, amount_fen - paid)
-
-
 def business_day(at: datetime) -> date:
     return at.astimezone(BUSINESS_TIMEZONE).date()
 
@@ -123,15 +91,69 @@ class Payment:
     card_activated: bool = False  # this payment was the card's first use at a pharmacy
     state: PaymentState = PaymentState.COMPLETED
     cancelled_at: datetime | None = None
+    # The settlement split (settlement.py): the funds' parts and why a part paid nothing.
+    visit: Visit = Visit.PHARMACY
+    in_scope_fen: int | None = None  # None: all of amount_fen
+    fund_paid_fen: int = 0
+    serious_illness_paid_fen: int = 0
+    deductible_fen: int = 0
+    notes: tuple[Note, ...] = ()
+    # What the payment added to its holder's year counters (its cancellation gives it back).
+    counters_year: int | None = None
+    counters_delta: YearCounters = field(default_factory=YearCounters)
 
     @property
     def day(self) -> date:
         return business_day(self.paid_at)
 
     @property
+    def cancelled_day(self) -> date | None:
+        return business_day(self.cancelled_at) if self.cancelled_at else None
+
+    @property
+    def out_of_scope_fen(self) -> int:
+        return self.amount_fen - (self.amount_fen if self.in_scope_fen is None else self.in_scope_fen)
+
+    @property
+    def outflow_fen(self) -> int:
+        """What the medical fund book paid out for it: pooled fund and serious illness."""
+        return self.fund_paid_fen + self.serious_illness_paid_fen
+
+    @property
     def sort_key(self) -> str:
         """Orders a holder's or a day's payments by time; unique, so paging never skips or repeats."""
         return f"{self.paid_at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}#{self.payment_id}"
+
+    def entry(self) -> DayEntry:
+        """The payment booked on the business day it was made."""
+        return DayEntry(
+            self.institution_id,
+            self.day,
+            self.payment_id,
+            self.account_paid_fen,
+            self.fund_paid_fen,
+            self.serious_illness_paid_fen,
+            amount_fen=self.amount_fen,
+            self_pay_fen=self.self_pay_fen,
+            at=self.paid_at,
+        )
+
+    def cancellation_entry(self) -> DayEntry:
+        """Its cancellation, every part negative, booked on the business day it was made."""
+        if self.cancelled_at is None or self.cancelled_day is None:
+            raise ValueError("the payment is not cancelled")
+        return DayEntry(
+            self.institution_id,
+            self.cancelled_day,
+            self.payment_id,
+            -self.account_paid_fen,
+            -self.fund_paid_fen,
+            -self.serious_illness_paid_fen,
+            cancellation=True,
+            amount_fen=-self.amount_fen,
+            self_pay_fen=-self.self_pay_fen,
+            at=self.cancelled_at,
+        )
 
     def cancel(self, at: datetime) -> Payment:
         """A payment is reversed at most once; the account gets back what it paid."""
@@ -144,16 +166,21 @@ class Payment:
 
 
 class Reason(StrEnum):
-    ONLY_OURS = "only_ours"  # we took it; the institution's list lacks it
-    ONLY_THEIRS = "only_theirs"  # the institution lists it; we have no such payment of that day
+    ONLY_OURS = "only_ours"  # we booked it that day; the institution's list lacks it
+    ONLY_THEIRS = "only_theirs"  # the institution lists it; we booked no such entry that day
     AMOUNT_DIFFERS = "amount_differs"
-    CANCELLED = "cancelled"  # the institution counts it, but it was cancelled
+    CANCELLED = "cancelled"  # the institution counts it, but it was cancelled the same day
 
 
 @dataclass(frozen=True)
 class DayFigures:
+    """A business day's totals: entries net (a cancellation counts -1 and negative fen).
+    The three fund parts are compared only when the institution sends them."""
+
     count: int
     total_fen: int  # the sum of account_paid_fen: what the personal accounts paid
+    fund_paid_fen: int | None = None
+    serious_illness_paid_fen: int | None = None
 
 
 @dataclass(frozen=True)
@@ -171,50 +198,69 @@ class Reconciliation:
     ours: DayFigures
     theirs: DayFigures
     differences: tuple[Difference, ...]
-    payments: tuple[Payment, ...]  # every payment of ours that day, cancelled ones included
+    sample: tuple[DayEntry, ...]  # our first entries of the day, to compare when unmatched
+
+
+SAMPLE_ENTRIES = 100
 
 
 def reconcile(
     day: date,
-    ours: Sequence[Payment],
+    ours: Iterable[DayEntry],
     theirs: DayFigures,
     their_payments: Sequence[tuple[str, int]] | None = None,
 ) -> Reconciliation:
-    """Compare an institution's day with ours.
+    """Compare an institution's day with our entries of that day, read once as a stream.
 
-    Our figures count the day's payments that stand (not cancelled). When the
-    institution lists its payments (id, account_paid_fen), each one that differs
-    is named; without a list only the figures can be compared.
+    Each payment is booked on the day it was made and each cancellation, negative, on the
+    day it was made, so a day once matched stays matched. When the institution lists its
+    payments (id, net account_paid_fen of the day), each one that differs is named; the
+    per-payment comparison keeps one small record per payment of the day in memory.
     """
-    standing = [p for p in ours if p.state is PaymentState.COMPLETED]
-    figures = DayFigures(len(standing), sum(p.account_paid_fen for p in standing))
-    differences: list[Difference] = []
+    listed: dict[str, int] | None = None
     if their_payments is not None:
         listed = dict(their_payments)
         if len(listed) != len(their_payments):
             raise InvalidInput("A payment is listed twice")
         if (len(listed), sum(listed.values())) != (theirs.count, theirs.total_fen):
             raise InvalidInput("The listed payments do not add up to count and total_fen")
-        by_id = {p.payment_id: p for p in ours}
-        for payment in ours:
-            their_fen = listed.get(payment.payment_id)
-            if payment.state is PaymentState.CANCELLED:
+    count = total = fund = serious = 0
+    net: dict[str, tuple[int, int]] = {}  # payment id -> (entries net, account fen net)
+    sample: list[DayEntry] = []
+    for entry in ours:
+        sign = -1 if entry.cancellation else 1
+        count += sign
+        total += entry.account_paid_fen
+        fund += entry.fund_paid_fen
+        serious += entry.serious_illness_paid_fen
+        if len(sample) < SAMPLE_ENTRIES:
+            sample.append(entry)
+        if listed is not None:
+            n, fen = net.get(entry.payment_id, (0, 0))
+            net[entry.payment_id] = (n + sign, fen + entry.account_paid_fen)
+    figures = DayFigures(
+        count,
+        total,
+        fund if theirs.fund_paid_fen is not None else None,
+        serious if theirs.serious_illness_paid_fen is not None else None,
+    )
+    differences: list[Difference] = []
+    if listed is not None:
+        for payment_id, (n, fen) in net.items():
+            their_fen = listed.get(payment_id)
+            if n == 0:  # paid and cancelled the same day: nothing stands
                 if their_fen is not None:
-                    differences.append(
-                        Difference(payment.payment_id, Reason.CANCELLED, payment.account_paid_fen, their_fen)
-                    )
+                    differences.append(Difference(payment_id, Reason.CANCELLED, 0, their_fen))
             elif their_fen is None:
-                differences.append(
-                    Difference(payment.payment_id, Reason.ONLY_OURS, payment.account_paid_fen, None)
-                )
-            elif their_fen != payment.account_paid_fen:
-                differences.append(
-                    Difference(payment.payment_id, Reason.AMOUNT_DIFFERS, payment.account_paid_fen, their_fen)
-                )
+                differences.append(Difference(payment_id, Reason.ONLY_OURS, fen, None))
+            elif their_fen != fen:
+                differences.append(Difference(payment_id, Reason.AMOUNT_DIFFERS, fen, their_fen))
         differences.extend(
             Difference(payment_id, Reason.ONLY_THEIRS, None, fen)
-            for payment_id, fen in their_payments
-            if payment_id not in by_id
+            for payment_id, fen in their_payments or ()
+            if payment_id not in net
         )
     matched = figures == theirs and not differences
-    return Reconciliation(day, matched, figures, theirs, tuple(differences), tuple(ours))
+    return Reconciliation(
+        day, matched, figures, theirs, tuple(differences), tuple(sample) if not matched else ()
+    )

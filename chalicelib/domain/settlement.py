@@ -54,9 +54,27 @@ from .contributions import (
     coverage,
     serious_illness_eligibility,
 )
-from .errors import InvalidInput
+from .errors import DomainError, InvalidInput
 from .holders import InstitutionKind
-from .payments import AmountOutOfRange, InsufficientBalance, SelfPay
+
+
+class SelfPay(StrEnum):
+    """Rule 5: whether the holder's share may fall to cash when the account runs short."""
+
+    ALLOWED = "allowed"  # the account pays what it can, the holder pays the rest
+    REFUSED = "refused"  # the holder's share wholly from the account, or nothing
+
+
+class AmountOutOfRange(InvalidInput):
+    slug = "amount-out-of-range"
+    title = "The amount is not a whole number of fen within the allowed range"
+
+
+class InsufficientBalance(DomainError):
+    slug = "insufficient-balance"
+    status = 409
+    title = "The personal account cannot cover the holder's share and self-pay was refused"
+
 
 _BP = 10_000  # basis points in one whole
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
 from chalicelib.domain.cards import Card
+from chalicelib.domain.contributions import PaidMonth
 from chalicelib.domain.holders import Account
+from chalicelib.domain.ledger import DayEntry
 from chalicelib.domain.payments import Payment
+from chalicelib.domain.settlement import YearCounters
 
 from .ports import CardChange, IdempotencyRecord
 
@@ -20,6 +24,11 @@ class PaymentRead:
     card: Card | None
     account: Account | None  # the account of the card's holder
     key_record: IdempotencyRecord | None  # whatever is stored under the request's key
+    # The holder's year counters of the bill's year (zero when the year has no bill yet) and
+    # their version (0: none stored), and the medical and serious-illness months paid.
+    counters: YearCounters = field(default_factory=YearCounters)
+    counters_version: int = 0
+    paid_months: tuple[PaidMonth, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,10 @@ class PaymentWrite:
     now: int  # epoch seconds; an expired or abandoned key record may be replaced
     card_guard: Card | None = None
     activation: CardChange | None = None
+    # The year counters are written as payment.counters_delta added, on condition that their
+    # version is still this one (0: none stored yet), so two bills of one holder never both
+    # count against the same deductible or cap.
+    counters_version: int = 0
 
 
 @dataclass(frozen=True)
@@ -56,8 +69,10 @@ class CancelRead:
 @dataclass(frozen=True)
 class CancelWrite:
     """One TransactWriteItems: the payment marked cancelled on condition that it was still
-    completed, the account credited back, and the key's record completed with the answer
-    (unless a live one exists)."""
+    completed; every part it took given back by exactly what it took (the account credited,
+    the year counters' delta taken off, the medical fund book's outflow reversed); its
+    cancellation's negative entry booked on the day of the cancellation; and the key's record
+    completed with the answer (unless a live one exists)."""
 
     cancelled: Payment
     key_record: IdempotencyRecord | None = None
@@ -65,7 +80,10 @@ class CancelWrite:
 
 
 class PaymentStore(Protocol):
-    def read_for_payment(self, card_no: str, scope_key: str) -> PaymentRead: ...
+    def read_for_payment(self, card_no: str, scope_key: str | None, year: int) -> PaymentRead:
+        """The card, its holder's account, year counters of `year` and paid months, and the
+        record under `scope_key` (None: a quote, no key)."""
+        ...
 
     def commit_payment(self, write: PaymentWrite) -> None:
         """All or nothing. DuplicateDelivery (ports.IDEMPOTENCY_LABEL) when the key was taken
@@ -90,6 +108,14 @@ class PaymentStore(Protocol):
         with, and the second value is this page's last key when more may follow."""
         ...
 
-    def payments_of_day(self, institution_id: str, day: date) -> list[Payment]:
-        """Every payment the institution took on that business day, in time order."""
+    def day_entries(self, institution_id: str, day: date) -> Iterator[DayEntry]:
+        """The institution's entries of that business day (payments, and cancellations made
+        that day), in time order, streamed a page at a time: a day of any size fits."""
+        ...
+
+    def day_entries_page(
+        self, institution_id: str, day: date, limit: int, after: str | None = None
+    ) -> tuple[list[DayEntry], str | None]:
+        """At most `limit` entries after the page key `after`, and this page's last key when
+        more may follow."""
         ...

@@ -3,12 +3,16 @@ and the holder's own account and payments.
 
 A payment is one read and one write:
 
-1. one consistent read of the card, its holder's account and whatever is stored
-   under the request's Idempotency-Key (storage does it in one TransactGetItems);
-2. the rules decide (card usable, account not held, amount split);
+1. one consistent read of the card, its holder's account, the holder's year
+   counters and paid months, and whatever is stored under the request's
+   Idempotency-Key (storage does it in one TransactGetItems);
+2. the rules decide (card usable, account not held) and the settlement splits
+   the bill (domain/settlement.py: pooled fund, serious illness, account, cash);
 3. one TransactWriteItems: the account debit with its conditions, the card's
-   state check (or, on a pharmacy's first use, its activation), the payment
-   record, and the idempotency record completed with the answer itself.
+   state check (or, on a pharmacy's first use, its activation), the year
+   counters on condition they are still the ones read, the medical fund book's
+   outflow on one shard, the payment record, its day entry, and the
+   idempotency record completed with the answer itself.
 
 So a crash leaves either nothing or everything, and a terminal's retry after a
 crash finds the stored answer and gets it again. Idempotency (idempotency.py):
@@ -29,6 +33,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from chalicelib.domain.cards import Card, CardState, Channel
+from chalicelib.domain.contributions import china_date
 from chalicelib.domain.errors import (
     CardNotActivated,
     CardNotFound,
@@ -40,6 +45,7 @@ from chalicelib.domain.errors import (
     StorageBusy,
 )
 from chalicelib.domain.holders import Account, Institution, InstitutionKind
+from chalicelib.domain.ledger import DayEntry
 from chalicelib.domain.payments import (
     DEFAULT_POLICY,
     DayFigures,
@@ -47,9 +53,18 @@ from chalicelib.domain.payments import (
     PaymentNotFound,
     PaymentPolicy,
     Reconciliation,
-    SelfPay,
     reconcile,
-    split,
+)
+from chalicelib.domain.settlement import (
+    DEFAULT_SETTLEMENT_POLICY,
+    Bill,
+    SelfPay,
+    SeriousIllnessOnDay,
+    Settlement,
+    SettlementPolicy,
+    YearCounters,
+    settle,
+    visit_for,
 )
 
 from .activation import plan_activation
@@ -71,6 +86,17 @@ class PaymentRequest:
     amount_fen: int
     self_pay: SelfPay = SelfPay.ALLOWED
     previous_card_no: str | None = None  # a pharmacy's first use: the original medical insurance card
+    visit: str | None = None  # pharmacy | outpatient | inpatient; default by the institution's kind
+    in_scope_fen: int | None = None  # None: all of amount_fen
+
+
+@dataclass(frozen=True)
+class Quote:
+    """The split a payment would make now, and the balance it would leave; nothing is written."""
+
+    settlement: Settlement
+    card_no: str
+    balance_after_fen: int
 
 
 def pay(
@@ -85,27 +111,30 @@ def pay(
     *,
     new_id: Callable[[], str],
     policy: PaymentPolicy = DEFAULT_POLICY,
+    settlement_policy: SettlementPolicy = DEFAULT_SETTLEMENT_POLICY,
     backoff: Backoff = DEFAULT_BACKOFF,
 ) -> Outcome[Payment]:
     """`keys` stays for the API's symmetry with the other stores; the record is read and
     written through `payments`, inside the payment's own read and transaction."""
     del keys
-    if institution.kind not in PAYING_KINDS or not institution.designated:
-        raise NotDesignated("Only a designated medical-insurance pharmacy or hospital takes card payments")
-    policy.check_amount(request.amount_fen)
+    bill = _bill(institution, request, policy)
     now = key.now
 
     def attempt() -> Outcome[Payment]:
-        read = payments.read_for_payment(request.card_no, key.scope_key)
+        read = payments.read_for_payment(request.card_no, key.scope_key, china_date(at).year)
         stored = key.decide(read.key_record)
         if stored is not None:
             return replayed(stored)
-        payment, account, guard, activation = _decide(cards, read, institution, request, at, new_id())
+        payment, account, guard, activation = _decide(
+            cards, read, institution, request, bill, at, new_id(), settlement_policy
+        )
 
         def commit(record: IdempotencyRecord | None) -> None:
             assert record is not None  # a payment always has a key
             try:
-                payments.commit_payment(PaymentWrite(payment, account, record, now, guard, activation))
+                payments.commit_payment(
+                    PaymentWrite(payment, account, record, now, guard, activation, read.counters_version)
+                )
             except DuplicateDelivery as duplicate:
                 if duplicate.extra.get("label") == "payment":
                     # A payment id taken (never with random ids): the next attempt draws another.
@@ -117,13 +146,63 @@ def pay(
     return with_backoff(attempt, backoff)
 
 
+def _bill(institution: Institution, request: PaymentRequest, policy: PaymentPolicy) -> Bill:
+    if institution.kind not in PAYING_KINDS or not institution.designated:
+        raise NotDesignated("Only a designated medical-insurance pharmacy or hospital takes card payments")
+    policy.check_amount(request.amount_fen)
+    in_scope = request.amount_fen if request.in_scope_fen is None else request.in_scope_fen
+    return Bill(visit_for(institution.kind, request.visit), request.amount_fen, in_scope)
+
+
+def settlement_of(
+    read: PaymentRead, bill: Bill, balance_fen: int, self_pay: SelfPay, at: datetime, policy: SettlementPolicy
+) -> Settlement:
+    """The bill's split on its day (China time), from the holder's paid months and year counters."""
+    day = china_date(at)
+    return settle(
+        bill,
+        balance_fen=balance_fen,
+        self_pay=self_pay,
+        counters=read.counters,
+        in_force=policy.medical_in_force(read.paid_months, day),
+        serious_illness=SeriousIllnessOnDay.of(read.paid_months, day),
+        policy=policy,
+    )
+
+
+def quote(
+    payments: PaymentStore,
+    institution: Institution,
+    request: PaymentRequest,
+    at: datetime,
+    *,
+    policy: PaymentPolicy = DEFAULT_POLICY,
+    settlement_policy: SettlementPolicy = DEFAULT_SETTLEMENT_POLICY,
+) -> Quote:
+    """The same rules on the same reads as a payment, and no write (a pre-settlement)."""
+    bill = _bill(institution, request, policy)
+    read = payments.read_for_payment(request.card_no, None, china_date(at).year)
+    card = read.card
+    if card is None:
+        raise CardNotFound("No such card")
+    if not (card.state is CardState.ISSUED and _first_use_at_pharmacy(institution, request)):
+        card.ensure_usable()
+    account = read.account
+    if account is None:
+        raise HolderNotFound("The card's holder has no personal account")
+    settlement = settlement_of(read, bill, account.balance_fen, request.self_pay, at, settlement_policy)
+    return Quote(settlement, card.card_no, account.balance_fen - settlement.account_paid_fen)
+
+
 def _decide(
     cards: CardStore,
     read: PaymentRead,
     institution: Institution,
     request: PaymentRequest,
+    bill: Bill,
     at: datetime,
     payment_id: str,
+    settlement_policy: SettlementPolicy,
 ) -> tuple[Payment, Account, Card | None, CardChange | None]:
     card = read.card
     if card is None:
@@ -160,7 +239,7 @@ def _decide(
         if account.card_no != card.card_no:
             raise CardUnusable("The holder's account is on another card")
         base, next_version = account, account.version + 1
-    share = split(request.amount_fen, base.balance_fen, request.self_pay)
+    share = settlement_of(read, bill, base.balance_fen, request.self_pay, at, settlement_policy)
     after = replace(base, balance_fen=base.balance_fen - share.account_paid_fen, version=next_version)
     payment = Payment(
         payment_id=payment_id,
@@ -175,6 +254,14 @@ def _decide(
         paid_at=at,
         balance_after_fen=after.balance_fen,
         card_activated=activation is not None,
+        visit=share.visit,
+        in_scope_fen=share.in_scope_fen,
+        fund_paid_fen=share.fund_paid_fen,
+        serious_illness_paid_fen=share.serious_illness_paid_fen,
+        deductible_fen=share.deductible_fen,
+        notes=share.notes,
+        counters_year=china_date(at).year,
+        counters_delta=share.delta,
     )
     return payment, after, guard, activation
 
@@ -233,7 +320,13 @@ def reconcile_day(
     theirs: DayFigures,
     their_payments: Sequence[tuple[str, int]] | None = None,
 ) -> Reconciliation:
-    return reconcile(day, payments.payments_of_day(institution.institution_id, day), theirs, their_payments)
+    return reconcile(day, payments.day_entries(institution.institution_id, day), theirs, their_payments)
+
+
+def day_entries(
+    payments: PaymentStore, institution: Institution, day: date, limit: int, after: str | None
+) -> tuple[list[DayEntry], str | None]:
+    return payments.day_entries_page(institution.institution_id, day, limit, after)
 
 
 # --- the holder's own view -------------------------------------------------------------
@@ -253,3 +346,41 @@ def my_payments(
     The key is the last payment's time and id, so payments made while the holder pages land
     before page one and never shift the pages that follow."""
     return payments.payments_of_holder(person_id, limit, after)
+
+
+# --- a card presented at a counter ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Insured:
+    """What a pharmacy or hospital may know of a card presented to it: no name, no SSN."""
+
+    card: Card
+    balance_fen: int
+    medical_in_force: bool
+    serious_illness: SeriousIllnessOnDay
+    year: int
+    counters: YearCounters
+
+
+def insured(
+    payments: PaymentStore,
+    institution: Institution,
+    card_no: str,
+    on: date,
+    settlement_policy: SettlementPolicy = DEFAULT_SETTLEMENT_POLICY,
+) -> Insured:
+    if institution.kind not in PAYING_KINDS or not institution.designated:
+        raise NotDesignated("Only a designated medical-insurance pharmacy or hospital reads a card")
+    read = payments.read_for_payment(card_no, None, on.year)
+    if read.card is None:
+        raise CardNotFound("No such card")
+    account = read.account
+    return Insured(
+        card=read.card,
+        balance_fen=account.balance_fen if account and account.card_no == card_no else 0,
+        medical_in_force=settlement_policy.medical_in_force(read.paid_months, on),
+        serious_illness=SeriousIllnessOnDay.of(read.paid_months, on),
+        year=on.year,
+        counters=read.counters,
+    )

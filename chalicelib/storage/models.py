@@ -10,6 +10,7 @@ import os
 
 from pynamodb.attributes import (
     BooleanAttribute,
+    ListAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
@@ -240,6 +241,74 @@ class FundBookShardModel(Model):
     total_fen = NumberAttribute(default=0)
     postings = NumberAttribute(default=0)
     personal_account_fen = NumberAttribute(default=0)
+    # Settlement pay out of the book (pooled fund and serious illness, medical only): added by
+    # each settlement, given back by its cancellation. The book's balance is total - outflow.
+    outflow_fen = NumberAttribute(default=0)
+    outflows = NumberAttribute(default=0)
+
+
+class YearCountersModel(Model):
+    """What a holder's bills of one calendar year (China time) used: deductible, stays, fund
+    pay. Each payment writes it on condition that its version is the one it read."""
+
+    class Meta(_Meta):
+        table_name = table_name("year-counters")
+
+    person_id = UnicodeAttribute(hash_key=True)
+    year = NumberAttribute(range_key=True)
+    outpatient_deductible_used_fen = NumberAttribute(default=0)
+    inpatient_stays = NumberAttribute(default=0)
+    fund_paid_fen = NumberAttribute(default=0)
+    outpatient_fund_paid_fen = NumberAttribute(default=0)
+    serious_illness_base_fen = NumberAttribute(default=0)
+    serious_illness_paid_fen = NumberAttribute(default=0)
+    version = NumberAttribute(default=0)
+
+
+class PaidMonthsModel(Model):
+    """The months a holder's medical and serious-illness contributions paid, each as
+    "YYYY-MM=YYYY-MM-DD" (the month, the China day it was paid), appended by every such
+    posting: a payment reads them with its other reads, in the same round trip."""
+
+    class Meta(_Meta):
+        table_name = table_name("paid-months")
+
+    person_id = UnicodeAttribute(hash_key=True)
+    medical = ListAttribute(of=UnicodeAttribute, null=True)
+    serious_illness = ListAttribute(of=UnicodeAttribute, null=True)
+
+
+class DayEntryModel(Model):
+    """One entry of an institution's business day: a payment (positive parts) on the day it was
+    made, or a cancellation (negative parts) on the day it was made. Never rewritten, so a day
+    once reconciled as matched stays matched."""
+
+    class Meta(_Meta):
+        table_name = table_name("day-entries")
+
+    institution_day = UnicodeAttribute(hash_key=True)  # institution id # YYYY-MM-DD (China time)
+    entry_key = UnicodeAttribute(range_key=True)  # UTC time (microseconds) # payment id # kind
+    kind = UnicodeAttribute()  # payment | cancellation
+    payment_id = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+    amount_fen = NumberAttribute()
+    fund_paid_fen = NumberAttribute()
+    serious_illness_paid_fen = NumberAttribute()
+    account_paid_fen = NumberAttribute()
+    self_pay_fen = NumberAttribute()
+
+
+class OpeningBalanceModel(Model):
+    """A personal-account balance carried over from the old system, posted once per holder
+    with its credit to the account, so the accounts' money is accounted for from the start."""
+
+    class Meta(_Meta):
+        table_name = table_name("opening-balances")
+
+    person_id = UnicodeAttribute(hash_key=True)
+    amount_fen = NumberAttribute()
+    at = UTCDateTimeAttribute()
+    source = UnicodeAttribute()
 
 
 class ContributionRejectionModel(Model):
@@ -307,6 +376,15 @@ class PaymentModel(Model):
     balance_after_fen = NumberAttribute()
     card_activated = BooleanAttribute(default=False)
     cancelled_at = UTCDateTimeAttribute(null=True)
+    # The settlement split (issue #11); a payment from before it paid from the account only.
+    visit = UnicodeAttribute(default="pharmacy")
+    in_scope_fen = NumberAttribute(null=True)  # None: all of amount_fen
+    fund_paid_fen = NumberAttribute(default=0)
+    serious_illness_paid_fen = NumberAttribute(default=0)
+    deductible_fen = NumberAttribute(default=0)
+    notes = UnicodeAttribute(null=True)  # JSON [[code, detail], ...]
+    counters_year = NumberAttribute(null=True)  # the year counters the payment added to
+    counters_delta = UnicodeAttribute(null=True)  # JSON: what it added (its cancellation undoes it)
 
     by_holder = HolderPaymentsIndex()
     by_institution_day = InstitutionDayIndex()
@@ -329,6 +407,10 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ContributionMonthModel,
     FundBookShardModel,
     ContributionRejectionModel,
+    YearCountersModel,
+    PaidMonthsModel,
+    DayEntryModel,
+    OpeningBalanceModel,
 )
 
 

@@ -26,7 +26,9 @@ The write is one TransactWriteItems (labels in request order, see dynamo.py):
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -34,10 +36,14 @@ from pynamodb.connection import Connection
 from pynamodb.transactions import TransactGet
 
 from chalicelib.domain.cards import CardState
+from chalicelib.domain.contributions import FundBook, InsuranceType, PaidMonth, Period
 from chalicelib.domain.holders import AccountState
-from chalicelib.domain.payments import Payment, PaymentState, SelfPay
+from chalicelib.domain.ledger import DayEntry
+from chalicelib.domain.payments import Payment, PaymentState
+from chalicelib.domain.settlement import Note, NoteCode, SelfPay, Visit, YearCounters
 from chalicelib.services.payment_ports import CancelRead, CancelWrite, PaymentRead, PaymentWrite
 
+from .contributions import shard_key, shard_of
 from .dynamo import (
     PERSON_CACHE_SIZE,
     PersonCache,
@@ -55,8 +61,12 @@ from .errors import translated
 from .models import (
     AccountModel,
     CardModel,
+    DayEntryModel,
+    FundBookShardModel,
     IdempotencyModel,
+    PaidMonthsModel,
     PaymentModel,
+    YearCountersModel,
     _region,
 )
 
@@ -79,6 +89,14 @@ def payment_item(payment: Payment) -> PaymentModel:
         balance_after_fen=payment.balance_after_fen,
         card_activated=payment.card_activated,
         cancelled_at=payment.cancelled_at,
+        visit=payment.visit.value,
+        in_scope_fen=payment.in_scope_fen,
+        fund_paid_fen=payment.fund_paid_fen,
+        serious_illness_paid_fen=payment.serious_illness_paid_fen,
+        deductible_fen=payment.deductible_fen,
+        notes=json.dumps([[n.code.value, n.detail] for n in payment.notes]),
+        counters_year=payment.counters_year,
+        counters_delta=json.dumps(payment.counters_delta.as_dict()),
     )
 
 
@@ -98,6 +116,112 @@ def payment_of(item: PaymentModel) -> Payment:
         card_activated=bool(item.card_activated),
         state=PaymentState(item.state),
         cancelled_at=item.cancelled_at,
+        visit=Visit(item.visit),
+        in_scope_fen=None if item.in_scope_fen is None else int(item.in_scope_fen),
+        fund_paid_fen=int(item.fund_paid_fen),
+        serious_illness_paid_fen=int(item.serious_illness_paid_fen),
+        deductible_fen=int(item.deductible_fen),
+        notes=tuple(Note(NoteCode(code), detail) for code, detail in json.loads(item.notes or "[]")),
+        counters_year=None if item.counters_year is None else int(item.counters_year),
+        counters_delta=YearCounters.from_mapping(json.loads(item.counters_delta or "{}")),
+    )
+
+
+def counters_of(item: YearCountersModel | None) -> tuple[YearCounters, int]:
+    if item is None:
+        return YearCounters(), 0
+    return YearCounters(**{name: int(getattr(item, name)) for name in COUNTER_NAMES}), int(item.version)
+
+
+def paid_months_of(item: PaidMonthsModel | None) -> tuple[PaidMonth, ...]:
+    """ "YYYY-MM=YYYY-MM-DD" entries -> one PaidMonth per insurance and month (its first payment)."""
+    if item is None:
+        return ()
+    first: dict[tuple[InsuranceType, str], date] = {}
+    for insurance, entries in (
+        (InsuranceType.MEDICAL, item.medical),
+        (InsuranceType.SERIOUS_ILLNESS, item.serious_illness),
+    ):
+        for entry in entries or ():
+            period, _, paid_on = str(entry).partition("=")
+            day = date.fromisoformat(paid_on)
+            known = first.get((insurance, period))
+            first[(insurance, period)] = day if known is None else min(known, day)
+    return tuple(
+        PaidMonth(insurance, Period.parse(period), 0, day)
+        for (insurance, period), day in sorted(first.items())
+    )
+
+
+def entry_item(entry: DayEntry) -> DayEntryModel:
+    assert entry.at is not None
+    kind = "cancellation" if entry.cancellation else "payment"
+    return DayEntryModel(
+        day_key(entry.institution_id, entry.day),
+        f"{entry.at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}#{entry.payment_id}#{kind}",
+        kind=kind,
+        payment_id=entry.payment_id,
+        at=entry.at,
+        amount_fen=entry.amount_fen,
+        fund_paid_fen=entry.fund_paid_fen,
+        serious_illness_paid_fen=entry.serious_illness_paid_fen,
+        account_paid_fen=entry.account_paid_fen,
+        self_pay_fen=entry.self_pay_fen,
+    )
+
+
+def entry_of(institution_id: str, item: DayEntryModel) -> DayEntry:
+    return DayEntry(
+        institution_id,
+        date.fromisoformat(item.institution_day.rsplit("#", 1)[1]),
+        item.payment_id,
+        int(item.account_paid_fen),
+        int(item.fund_paid_fen),
+        int(item.serious_illness_paid_fen),
+        cancellation=item.kind == "cancellation",
+        amount_fen=int(item.amount_fen),
+        self_pay_fen=int(item.self_pay_fen),
+        at=item.at,
+    )
+
+
+COUNTER_NAMES = tuple(YearCounters().as_dict())
+
+
+def counters_update(person_id: str, year: int, delta: YearCounters, read_version: int | None) -> Any:
+    """Add `delta` to the year's counters. With `read_version` the write is conditioned on the
+    counters being the ones the bill was settled on (0: none stored yet); without (a
+    cancellation's give-back, which adds commutatively) it only bumps the version, so a bill
+    settled on the counters before the give-back retries."""
+    m = YearCountersModel
+    actions: list[Any] = [getattr(m, name).add(value) for name, value in delta.as_dict().items() if value]
+    if read_version is None:
+        return (f"counters:{person_id}:{year}", m(person_id, year), [*actions, m.version.add(1)], None)
+    condition = m.person_id.does_not_exist() if read_version == 0 else m.version == read_version
+    return (
+        f"counters:{person_id}:{year}",
+        m(person_id, year),
+        [*actions, m.version.set(read_version + 1)],
+        condition,
+    )
+
+
+def outflow_update(payment: Payment, sign: int) -> Any:
+    """The medical fund book's outflow for a settlement (sign -1: its cancellation's give-back), on
+    one shard chosen by the payment id, never one hot item."""
+    b = FundBookShardModel
+    shard = shard_of(payment.payment_id, 0)
+    key = shard_key(FundBook.MEDICAL, shard)
+    return (
+        f"book:{key}",
+        b(key),
+        [
+            b.book.set(FundBook.MEDICAL.value),
+            b.shard.set(shard),
+            b.outflow_fen.add(sign * payment.outflow_fen),
+            b.outflows.add(sign),
+        ],
+        None,
     )
 
 
@@ -117,24 +241,30 @@ class DynamoPaymentStore:
         return self._connection
 
     # --- a payment: one read, one write ---
-    def read_for_payment(self, card_no: str, scope_key: str) -> PaymentRead:
+    def read_for_payment(self, card_no: str, scope_key: str | None, year: int) -> PaymentRead:
         person_id = self._persons.get(card_no)
         with translated(), TransactGet(connection=self.connection) as tx:
             card_future = tx.get(CardModel, card_no)
-            key_future = tx.get(IdempotencyModel, scope_key)
-            account_future = tx.get(AccountModel, person_id) if person_id else None
+            key_future = tx.get(IdempotencyModel, scope_key) if scope_key else None
+            holder = _holder_reads(tx, person_id, year) if person_id else None
         card_item_ = resolved(card_future)
-        key_item = resolved(key_future)
+        key_item = resolved(key_future) if key_future else None
         card = card_of(card_item_) if card_item_ else None
-        account = None
-        if account_future is not None:
-            found = resolved(account_future)
-            account = account_of(found) if found else None
-        elif card is not None:
+        if holder is None and card is not None:
+            # A card this process has not seen: its holder's items in a second read.
             self._persons.put(card_no, card.person_id)
-            found = _get(AccountModel, card.person_id)
+            with translated(), TransactGet(connection=self.connection) as tx:
+                holder = _holder_reads(tx, card.person_id, year)
+        account, counters, version = None, YearCounters(), 0
+        months: tuple[PaidMonth, ...] = ()
+        if holder is not None:
+            found = resolved(holder[0])
             account = account_of(found) if found else None
-        return PaymentRead(card, account, record_of(key_item) if key_item else None)
+            counters, version = counters_of(resolved(holder[1]))
+            months = paid_months_of(resolved(holder[2]))
+        return PaymentRead(
+            card, account, record_of(key_item) if key_item else None, counters, version, months
+        )
 
     def commit_payment(self, write: PaymentWrite) -> None:
         payment, account = write.payment, write.account
@@ -187,6 +317,15 @@ class DynamoPaymentStore:
         items.updates.append(
             (f"account:{account.person_id}", AccountModel(account.person_id), actions, condition)
         )
+        if payment.counters_year is not None:
+            items.updates.append(
+                counters_update(
+                    payment.person_id, payment.counters_year, payment.counters_delta, write.counters_version
+                )
+            )
+        if payment.outflow_fen:
+            items.updates.append(outflow_update(payment, 1))
+        items.puts.append(("entry", entry_item(payment.entry()), DayEntryModel.entry_key.does_not_exist()))
         # A fresh token per attempt: botocore's own retry of this very request is then a no-op
         # if the first one committed, while our retries (new reads, new values) are new requests.
         items.commit(self.connection, token=uuid.uuid4().hex)
@@ -237,6 +376,14 @@ class DynamoPaymentStore:
                 AccountModel.person_id.exists(),
             )
         )
+        # Every part the payment took is given back, by exactly what it took.
+        if cancelled.counters_year is not None and any(cancelled.counters_delta.as_dict().values()):
+            items.updates.append(_give_back_counters(cancelled))
+        if cancelled.outflow_fen:
+            items.updates.append(outflow_update(cancelled, -1))
+        items.puts.append(
+            ("entry", entry_item(cancelled.cancellation_entry()), DayEntryModel.entry_key.does_not_exist())
+        )
         items.commit(self.connection, token=uuid.uuid4().hex)
 
     def payments_of_holder(
@@ -252,9 +399,46 @@ class DynamoPaymentStore:
         page = [payment_of(item) for item in found[:limit]]
         return page, (page[-1].sort_key if len(found) > limit else None)
 
-    def payments_of_day(self, institution_id: str, day: date) -> list[Payment]:
+    def day_entries(self, institution_id: str, day: date) -> Iterator[DayEntry]:
+        """Streamed in time order, a page at a time (PynamoDB fetches the next page lazily)."""
         with translated():
-            return [
-                payment_of(item)
-                for item in PaymentModel.by_institution_day.query(day_key(institution_id, day))
-            ]
+            for item in DayEntryModel.query(day_key(institution_id, day), page_size=500):
+                yield entry_of(institution_id, item)
+
+    def day_entries_page(
+        self, institution_id: str, day: date, limit: int, after: str | None = None
+    ) -> tuple[list[DayEntry], str | None]:
+        condition = DayEntryModel.entry_key > after if after else None
+        with translated():
+            found = list(
+                DayEntryModel.query(
+                    day_key(institution_id, day), range_key_condition=condition, limit=limit + 1
+                )
+            )
+        page = found[:limit]
+        return [entry_of(institution_id, i) for i in page], (
+            page[-1].entry_key if len(found) > limit else None
+        )
+
+
+def _holder_reads(tx: TransactGet, person_id: str, year: int) -> tuple[Any, Any, Any]:
+    return (
+        tx.get(AccountModel, person_id),
+        tx.get(YearCountersModel, person_id, year),
+        tx.get(PaidMonthsModel, person_id),
+    )
+
+
+def _give_back_counters(cancelled: Payment) -> Any:
+    """ADD the negative of what the payment added (ADD takes negative numbers)."""
+    assert cancelled.counters_year is not None
+    m = YearCountersModel
+    actions: list[Any] = [
+        getattr(m, name).add(-value) for name, value in cancelled.counters_delta.as_dict().items() if value
+    ]
+    return (
+        f"counters:{cancelled.person_id}:{cancelled.counters_year}",
+        m(cancelled.person_id, cancelled.counters_year),
+        [*actions, m.version.add(1)],
+        m.person_id.exists(),
+    )
