@@ -93,7 +93,8 @@ def _mutated(
     if kind == "path":
         text = value if isinstance(value, str) else json.dumps(value)
         # API Gateway hands the view the decoded segment; a '/', '?' or '#' would be another route.
-        text = "".join(ch for ch in text if ch not in "/?#") or "x"
+        # (urllib drops tabs and newlines from a URL, so the test client could not send them.)
+        text = "".join(ch for ch in text if ch not in "/?#\t\r\n") or "x"
         concrete = urlsplit(path).path.split("/")
         template = op.path.split("/")
         path = "/".join(text if t == "{" + name + "}" else c for t, c in zip(template, concrete, strict=True))
@@ -111,15 +112,23 @@ def _mutated(
     return path, body, extra
 
 
+def fresh_world() -> World:
+    """A newly seeded world: each example builds its request from the same starting state."""
+    from tests.conftest import NOW
+    from tests.contribution_helpers import install
+    from tests.fakes import FakeCardStore, FakeContributionQueue, FakeContributionStore, FakeIdempotencyStore
+    from tests.fakes import FakeSecrets
+
+    world = World(FakeCardStore(), FakeIdempotencyStore(), FakeSecrets(), now=NOW)
+    world.contributions = FakeContributionStore(world.store)
+    world.queue = FakeContributionQueue()
+    install(world, world.contributions, world.queue)
+    return world
+
+
 @pytest.fixture
 def world(fake_world):
-    from tests.contribution_helpers import install
-    from tests.fakes import FakeContributionQueue, FakeContributionStore
-
-    fake_world.contributions = FakeContributionStore(fake_world.store)
-    fake_world.queue = FakeContributionQueue()
-    install(fake_world, fake_world.contributions, fake_world.queue)
-    return fake_world
+    return fresh_world()
 
 
 @pytest.fixture
@@ -139,8 +148,9 @@ def test_every_operation_declares_something_to_fuzz():
 
 @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 @given(case=st.sampled_from(OPERATION_TARGETS), value=HOSTILE_JSON)
-def test_hostile_values_in_every_declared_parameter_are_4xx_problems(api, world, no_last_net, case, value):
+def test_hostile_values_in_every_declared_parameter_are_4xx_problems(api, fake_world, no_last_net, case, value):
     op, target = case
+    world = fresh_world()
     path, body, extra = _mutated(op, world, api, target, value)
     role = _role(op)
     headers = {**(world.auth(role) if role and role != "bank" else {}), **extra}
@@ -202,7 +212,7 @@ def test_a_verified_webhook_with_a_non_ascii_card_number_is_rejected_not_500(
     assert r.json["outcome"] == "rejected" and r.json["reason"] == "invalid-request", r
 
 
-@pytest.mark.parametrize("card_no", ["6217000000000000012\n", "６２１７０００００００００００００１２"])
+@pytest.mark.parametrize("card_no", ["６２１７０００００００００００００１２"])
 def test_a_non_ascii_card_number_in_a_path_is_422_not_404(api, world, no_last_net, card_no):
     r = api.post(f"/v1/cards/{card_no}/resume", headers=world.auth("service_center"))
     assert r.status == 422 and r.json["type"].startswith("urn:sscard:problem:invalid-"), r
