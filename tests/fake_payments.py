@@ -25,11 +25,14 @@ class FakePaymentStore(PaymentStore):
         self.keys = keys
         self.payments: dict[str, Payment] = {}
 
-    def read_for_payment(self, card_no: str, scope_key: str) -> PaymentRead:
+    def read_for_payment(
+        self, card_no: str, scope_key: str, previous_card_no: str | None = None
+    ) -> PaymentRead:
         with self.cards.lock:
             card = self.cards.cards.get(card_no)
             account = self.cards.accounts.get(card.person_id) if card else None
-            return PaymentRead(card, account, self.keys.records.get(scope_key))
+            previous = self.cards.cards.get(previous_card_no) if previous_card_no else None
+            return PaymentRead(card, account, self.keys.records.get(scope_key), previous)
 
     def commit_payment(self, write: PaymentWrite) -> None:
         payment, account = write.payment, write.account

@@ -44,8 +44,8 @@ class Injecting:
         self.after_commit: Any = None
         self.commits = 0
 
-    def read_for_payment(self, card_no: str, scope_key: str) -> Any:
-        read = self.inner.read_for_payment(card_no, scope_key)
+    def read_for_payment(self, card_no: str, scope_key: str, previous_card_no: str | None = None) -> Any:
+        read = self.inner.read_for_payment(card_no, scope_key, previous_card_no)
         hook, self.after_read = self.after_read, None  # once
         if hook:
             hook()

@@ -20,6 +20,7 @@ class PaymentRead:
     card: Card | None
     account: Account | None  # the account of the card's holder
     key_record: IdempotencyRecord | None  # whatever is stored under the request's key
+    previous: Card | None = None  # a pharmacy's first use: the original card, when asked for
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,9 @@ class CancelWrite:
 
 
 class PaymentStore(Protocol):
-    def read_for_payment(self, card_no: str, scope_key: str) -> PaymentRead: ...
+    def read_for_payment(
+        self, card_no: str, scope_key: str, previous_card_no: str | None = None
+    ) -> PaymentRead: ...
 
     def commit_payment(self, write: PaymentWrite) -> None:
         """All or nothing. DuplicateDelivery (ports.IDEMPOTENCY_LABEL) when the key was taken

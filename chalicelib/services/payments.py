@@ -101,7 +101,7 @@ def pay(
     now = key.now
 
     def attempt() -> Outcome[Payment]:
-        read = payments.read_for_payment(request.card_no, key.scope_key)
+        read = payments.read_for_payment(request.card_no, key.scope_key, request.previous_card_no)
         stored = key.decide(read.key_record)
         if stored is not None:
             return replayed(stored)
@@ -145,6 +145,7 @@ def _decide(
             institution.institution_id,
             request.previous_card_no,
             account=read.account,
+            previous=read.previous,
         )
         if plan.change.account is None:  # pragma: no cover - an activation always moves the account
             raise CardNotActivated("The card could not be activated")

@@ -117,12 +117,19 @@ class DynamoPaymentStore:
         return self._connection
 
     # --- a payment: one read, one write ---
-    def read_for_payment(self, card_no: str, scope_key: str) -> PaymentRead:
+    def read_for_payment(
+        self, card_no: str, scope_key: str, previous_card_no: str | None = None
+    ) -> PaymentRead:
         person_id = self._persons.get(card_no)
         with translated(), TransactGet(connection=self.connection) as tx:
             card_future = tx.get(CardModel, card_no)
             key_future = tx.get(IdempotencyModel, scope_key)
             account_future = tx.get(AccountModel, person_id) if person_id else None
+            previous_future = (
+                tx.get(CardModel, previous_card_no)
+                if previous_card_no and previous_card_no != card_no
+                else None
+            )
         card_item_ = resolved(card_future)
         key_item = resolved(key_future)
         card = card_of(card_item_) if card_item_ else None
@@ -134,7 +141,13 @@ class DynamoPaymentStore:
             self._persons.put(card_no, card.person_id)
             found = _get(AccountModel, card.person_id)
             account = account_of(found) if found else None
-        return PaymentRead(card, account, record_of(key_item) if key_item else None)
+        previous_item = resolved(previous_future) if previous_future is not None else None
+        return PaymentRead(
+            card,
+            account,
+            record_of(key_item) if key_item else None,
+            card_of(previous_item) if previous_item else None,
+        )
 
     def commit_payment(self, write: PaymentWrite) -> None:
         payment, account = write.payment, write.account
