@@ -1,14 +1,16 @@
 """PaymentStore on DynamoDB: one read round trip and one TransactWriteItems per payment.
 
 The read is one TransactGetItems of the card, its holder's account and the
-request's idempotency record: a consistent snapshot in one round trip. It needs
-the account's key (the holder's person id) before it has read the card, so the
-card -> person binding is cached in process. The binding is fixed when a card
-is issued and never changes (a replacement is a new card number), so the cache
-can never be stale and needs no TTL; it is an LRU bounded to PERSON_CACHE_SIZE
-entries (about 10 MB). A card not in the cache costs one extra read the first
-time this process sees it (TransactGetItems of card and key record, then
-GetItem of the account).
+request's idempotency record (and, for a pharmacy's first use, the original
+card): a consistent snapshot in one round trip. It needs the account's key
+(the holder's person id) before it has read the card, so the card -> person
+binding is cached in process (dynamo.PersonCache: fixed at issue, never
+stale). A card not in the cache costs one extra GetItem of the account the
+first time this process sees it.
+
+A cancellation is one TransactGetItems of the payment and the key's record,
+then one TransactWriteItems: the payment's state, the account's credit and
+the key's record completed with the answer.
 
 TransactGetItems bills 2 RCU per item (6 a payment) where a consistent BatchGetItem
 would bill 1 (3): the price of a snapshot of the three items in one call through
