@@ -25,8 +25,8 @@ MINIMUM: dict[str, tuple[str, str]] = {
     "activation: service center": (
         "3",
         "the card names the holder, so two dependent reads (card; then holder and account in one "
-        "TransactGetItems) and one transaction (card, history event, account); an Idempotency-Key "
-        "record can ride in that transaction as a payment's does",
+        "TransactGetItems) and one transaction (card, history event, account, Idempotency-Key "
+        "record); a replacement reads the old card too, unless the process has seen the new card",
     ),
     "activation: hospital registration": (
         "3",
@@ -34,8 +34,8 @@ MINIMUM: dict[str, tuple[str, str]] = {
     ),
     "activation: bank webhook": (
         "3",
-        "card, then holder and account together, then one transaction that also puts the webhook-id "
-        "receipt under attribute_not_exists (a redelivery fails its condition, so no separate read)",
+        "card with the webhook-id receipt (a redelivery stops there), then holder and account together, "
+        "then one transaction that also puts the receipt under attribute_not_exists",
     ),
     "activation: pharmacy first use (pays too)": (
         "3",
@@ -59,8 +59,8 @@ MINIMUM: dict[str, tuple[str, str]] = {
     ),
     "GET /v1/me/card": (
         "2",
-        "the account names the current card: two dependent reads (the history Query is a third "
-        "when the answer carries the history)",
+        "the account names the current card, then one Query of the holder's history items, each "
+        "carrying the card as its change left it (so the newest is the card itself)",
     ),
     "GET /v1/me/account": ("1", "one GetItem of the account"),
     "GET /v1/me/payments": ("1", "one Query of the holder's index, one page"),

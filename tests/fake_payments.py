@@ -33,7 +33,9 @@ class FakePaymentStore(PaymentStore):
         self.outflow_fen = 0  # the medical fund book's outflows, summed over its shards
         self.entries: list[DayEntry] = []
 
-    def read_for_payment(self, card_no: str, scope_key: str | None, year: int) -> PaymentRead:
+    def read_for_payment(
+        self, card_no: str, scope_key: str | None, year: int, previous_card_no: str | None = None
+    ) -> PaymentRead:
         with self.cards.lock:
             card = self.cards.cards.get(card_no)
             person = card.person_id if card else ""
@@ -43,6 +45,7 @@ class FakePaymentStore(PaymentStore):
                 card,
                 account,
                 self.keys.records.get(scope_key) if scope_key else None,
+                self.cards.cards.get(previous_card_no) if previous_card_no else None,
                 counters,
                 version,
                 tuple(self.paid_months.get(person, ())),

@@ -29,13 +29,18 @@ def paid_for_a_year(world, person_id: str, *, since: date = date(2025, 11, 1)) -
 
 @pytest.fixture
 def holder(fake_world):
-    person_id, card_no = funded_holder(fake_world.store, fake_world.secrets.hashing_key(), fake_world.now, 100_000)
+    person_id, card_no = funded_holder(
+        fake_world.store, fake_world.secrets.hashing_key(), fake_world.now, 100_000
+    )
     paid_for_a_year(fake_world, person_id)
     return person_id, card_no
 
 
 def bill(api, world, card_no, amount, *, who="hospital", key=None, **extra):
-    headers = {**world.auth(who), "Idempotency-Key": key or f"bill-{card_no}-{amount}-{sorted(extra.items())}"}
+    headers = {
+        **world.auth(who),
+        "Idempotency-Key": key or f"bill-{card_no}-{amount}-{sorted(extra.items())}",
+    }
     return api.post("/v1/payments", {"card_no": card_no, "amount_fen": amount, **extra}, headers=headers)
 
 
@@ -106,7 +111,9 @@ def test_cancelling_gives_back_every_part_exactly(api, fake_world, holder):
 
 
 def test_medical_not_in_force_pays_from_the_account_only_and_says_why(api, fake_world):
-    person_id, card_no = funded_holder(fake_world.store, fake_world.secrets.hashing_key(), fake_world.now, 5_000)
+    person_id, card_no = funded_holder(
+        fake_world.store, fake_world.secrets.hashing_key(), fake_world.now, 5_000
+    )
     fake_world.payments.paid_months[person_id] = [
         PaidMonth(InsuranceType.MEDICAL, Period(2026, 6), 10_000, date(2026, 6, 5))  # 5 months ago
     ]
@@ -116,7 +123,7 @@ def test_medical_not_in_force_pays_from_the_account_only_and_says_why(api, fake_
 
 
 def test_the_counter_query_shows_coverage_and_the_year_without_name_or_ssn(api, fake_world, holder):
-    person_id, card_no = holder
+    _, card_no = holder
     bill(api, fake_world, card_no, 300_000, in_scope_fen=280_000)
     r = api.get(f"/v1/cards/{card_no}/insured?on=2026-11-25", headers=fake_world.auth("pharmacy"))
     assert r.status == 200, r

@@ -132,7 +132,7 @@ REQUESTS: dict[tuple[str, str], Callable[[Any, World], Built]] = {
         {},
     ),
     ("GET", "/v1/cards/{card_no}/insured"): lambda api, w: (
-        f"/v1/cards/{funded_holder(w.store, w.secrets.hashing_key(), w.now, 10_000)[1]}/insured?on=2026-11-25",
+        f"/v1/cards/{funded_holder(w.store, w.secrets.hashing_key(), w.now, 1)[1]}/insured?on=2026-11-25",
         None,
         {},
     ),

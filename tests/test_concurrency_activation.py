@@ -19,6 +19,7 @@ from chalicelib.storage.dynamo import DynamoCardStore
 from sscard_ops.motoserver import LockedMotoServer
 from sscard_ops.seed import make_ssn
 from tests.conftest import NOW
+from tests.service_helpers import render_activation, render_registration
 
 KEY = b"c" * 32
 CARDS = 8
@@ -47,13 +48,17 @@ def race(store, center, hospital, i: int) -> list[str]:
 
     def at_center() -> None:
         barrier.wait()
-        r = activation.activate_at_service_center(store, card.card_no, holder.ssn_digest, center, NOW)
-        results.append(f"center:{r.card_activated}")
+        r = activation.activate_at_service_center(
+            store, card.card_no, holder.ssn_digest, center, NOW, None, render_activation
+        ).result
+        results.append(f"center:{r is not None and r.card_activated}")
 
     def at_hospital(visit: str) -> None:
         barrier.wait()
-        reg = registrations.register(store, card.card_no, visit, hospital, NOW, lambda: f"{visit}-{i}")
-        results.append(f"{visit}:{reg.card_activated}")
+        reg = registrations.register(
+            store, card.card_no, visit, hospital, NOW, lambda: f"{visit}-{i}", None, render_registration
+        ).result
+        results.append(f"{visit}:{reg is not None and reg.card_activated}")
 
     threads = [
         threading.Thread(target=at_center),

@@ -251,7 +251,7 @@ def test_a_payment_is_cancelled_once_and_credited_once(stores):
 
 def test_a_cancel_reads_the_payment_with_its_key_and_writes_the_answer_with_the_credit(stores):
     s = stores
-    person_id, card_no = funded_holder(s.cards, KEY, NOW, 5_000)
+    _, card_no = funded_holder(s.cards, KEY, NOW, 5_000)
     write = debit_write(s, card_no, 1_500)
     s.payments.commit_payment(write)
     read = s.payments.read_for_cancel("pay-1", "PH-1#c")

@@ -44,8 +44,10 @@ class Injecting:
         self.after_commit: Any = None
         self.commits = 0
 
-    def read_for_payment(self, card_no: str, scope_key: str | None, year: int) -> Any:
-        read = self.inner.read_for_payment(card_no, scope_key, year)
+    def read_for_payment(
+        self, card_no: str, scope_key: str | None, year: int, previous_card_no: str | None = None
+    ) -> Any:
+        read = self.inner.read_for_payment(card_no, scope_key, year, previous_card_no)
         hook, self.after_read = self.after_read, None  # once
         if hook:
             hook()

@@ -102,6 +102,31 @@ def test_a_payment_is_two_round_trips_and_three_cold(rig):
     assert rig.count(lambda: pay("b")) == {"TransactGetItems": 1}  # the replay
 
 
+def test_a_pharmacys_first_use_reads_the_original_card_with_the_new_one(rig):
+    holder, card = rig.new_card(old_balance=5_000)
+    old_no = rig.admin.get_account(holder.person_id).card_no
+    paid: list[Any] = []
+
+    def first_use() -> None:
+        paid.append(
+            payments.pay(
+                rig.cards,
+                rig.payments,
+                rig.keys,
+                PHARMACY,
+                payments.PaymentRequest(card.card_no, 100, previous_card_no=old_no),
+                key_for("PH-1", "first", NOW),
+                NOW,
+                render_payment,
+                new_id=lambda: "pay-first",
+            )
+        )
+
+    # New card, original card and key together; the account (cold); the one transaction.
+    assert rig.count(first_use) == {"TransactGetItems": 1, "GetItem": 1, "TransactWriteItems": 1}
+    assert paid[0].result.card_activated and paid[0].result.account_paid_fen == 100
+
+
 def test_a_cancellation_is_two_round_trips_and_its_replay_one(rig):
     _, card_no = funded_holder(rig.admin, HASHING, NOW, 100_000)
     payments.pay(

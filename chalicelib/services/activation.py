@@ -92,9 +92,11 @@ def plan_activation(
     institution_id: str | None,
     previous_card_no: str | None = None,
     account: Account | None = None,
+    previous: Card | None = None,
 ) -> ActivationPlan:
     """Decide what activating `card` through `channel` writes (reads the old card, and the
-    holder's account unless the caller read it already).
+    holder's account, unless the caller read them already: `previous` is the card numbered
+    `previous_card_no` as read).
 
     The payments use case merges this plan into its own transaction for a
     pharmacy's first use, so activation and the first payment are one step.
@@ -115,12 +117,12 @@ def plan_activation(
     events: list[CardEvent] = [event]
     carried_over = False
     if channel is Channel.PHARMACY:
-        _check_previous_card(store, card, account, previous_card_no)
+        previous = _check_previous_card(store, card, account, previous_card_no, previous)
         carried_over = True
     old_no = account.card_no
     if old_no and old_no != card.card_no:
         # Replacement: the old card stops working the moment the new one starts.
-        old = store.get_card(old_no)
+        old = previous if previous is not None and previous.card_no == old_no else store.get_card(old_no)
         if old is not None and old.state in card_rules.TRANSITIONS[Action.RETIRE]:
             retired, retire_event = card_rules.apply(
                 old,
@@ -144,17 +146,20 @@ def plan_activation(
 
 
 def _check_previous_card(
-    store: CardStore, card: Card, account: Account, previous_card_no: str | None
-) -> None:
+    store: CardStore, card: Card, account: Account, previous_card_no: str | None, read: Card | None
+) -> Card:
     if not previous_card_no:
         raise PreviousCardInvalid(
             "At a pharmacy, insert the original medical insurance card first (previous_card_no)"
         )
-    previous = store.get_card(previous_card_no)
+    previous = (
+        read if read is not None and read.card_no == previous_card_no else store.get_card(previous_card_no)
+    )
     if previous is None or previous.person_id != card.person_id:
         raise PreviousCardInvalid("The previous card is not a card of this holder")
     if previous.card_no != account.card_no or previous.state is not CardState.ACTIVE:
         raise PreviousCardInvalid("The previous card does not hold the holder's current account")
+    return previous
 
 
 def activate_at_service_center(

@@ -1,4 +1,6 @@
-"""Retrying a read-decide-write step that lost a race or was throttled.
+"""Retrying a read-decide-write step that lost a race or was throttled: the one retry loop of
+every use case (payments, cancellation, activations, registration, card state changes, bank
+webhooks).
 
 Exponential backoff with full jitter (sleep a random time between 0 and
 min(cap, base * 2^attempt)), a bounded number of times; then the caller gets

@@ -24,6 +24,7 @@ class PaymentRead:
     card: Card | None
     account: Account | None  # the account of the card's holder
     key_record: IdempotencyRecord | None  # whatever is stored under the request's key
+    previous: Card | None = None  # a pharmacy's first use: the original card, when asked for
     # The holder's year counters of the bill's year (zero when the year has no bill yet) and
     # their version (0: none stored), and the medical and serious-illness months paid.
     counters: YearCounters = field(default_factory=YearCounters)
@@ -80,9 +81,11 @@ class CancelWrite:
 
 
 class PaymentStore(Protocol):
-    def read_for_payment(self, card_no: str, scope_key: str | None, year: int) -> PaymentRead:
-        """The card, its holder's account, year counters of `year` and paid months, and the
-        record under `scope_key` (None: a quote, no key)."""
+    def read_for_payment(
+        self, card_no: str, scope_key: str | None, year: int, previous_card_no: str | None = None
+    ) -> PaymentRead:
+        """The card, its holder's account, year counters of `year` and paid months, the
+        record under `scope_key` (None: a quote, no key) and the original card of a first use."""
         ...
 
     def commit_payment(self, write: PaymentWrite) -> None:

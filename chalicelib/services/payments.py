@@ -121,7 +121,9 @@ def pay(
     now = key.now
 
     def attempt() -> Outcome[Payment]:
-        read = payments.read_for_payment(request.card_no, key.scope_key, china_date(at).year)
+        read = payments.read_for_payment(
+            request.card_no, key.scope_key, china_date(at).year, request.previous_card_no
+        )
         stored = key.decide(read.key_record)
         if stored is not None:
             return replayed(stored)
@@ -219,6 +221,7 @@ def _decide(
             institution.institution_id,
             request.previous_card_no,
             account=read.account,
+            previous=read.previous,
         )
         if plan.change.account is None:  # pragma: no cover - an activation always moves the account
             raise CardNotActivated("The card could not be activated")

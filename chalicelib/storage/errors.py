@@ -8,10 +8,11 @@ from contextlib import contextmanager
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 
 from chalicelib.domain.errors import ConcurrentUpdate, DomainError, DuplicateDelivery, StorageBusy
+from chalicelib.services.ports import IDEMPOTENCY_LABEL
 
 # Labels of transaction items whose failed condition means "delivered before"
-# ("idempotency": a request with the same Idempotency-Key finished first).
-DUPLICATE_LABELS = ("receipt", "payment", "posting", "idempotency")
+# (IDEMPOTENCY_LABEL: a request with the same Idempotency-Key finished first).
+DUPLICATE_LABELS = ("receipt", "payment", "posting", IDEMPOTENCY_LABEL)
 THROTTLING_CODES = {
     "ThrottlingException",
     "ProvisionedThroughputExceededException",

@@ -1,14 +1,16 @@
 """PaymentStore on DynamoDB: one read round trip and one TransactWriteItems per payment.
 
 The read is one TransactGetItems of the card, its holder's account and the
-request's idempotency record: a consistent snapshot in one round trip. It needs
-the account's key (the holder's person id) before it has read the card, so the
-card -> person binding is cached in process. The binding is fixed when a card
-is issued and never changes (a replacement is a new card number), so the cache
-can never be stale and needs no TTL; it is an LRU bounded to PERSON_CACHE_SIZE
-entries (about 10 MB). A card not in the cache costs one extra read the first
-time this process sees it (TransactGetItems of card and key record, then
-GetItem of the account).
+request's idempotency record (and, for a pharmacy's first use, the original
+card): a consistent snapshot in one round trip. It needs the account's key
+(the holder's person id) before it has read the card, so the card -> person
+binding is cached in process (dynamo.PersonCache: fixed at issue, never
+stale). A card not in the cache costs one extra GetItem of the account the
+first time this process sees it.
+
+A cancellation is one TransactGetItems of the payment and the key's record,
+then one TransactWriteItems: the payment's state, the account's credit and
+the key's record completed with the answer.
 
 TransactGetItems bills 2 RCU per item (6 a payment) where a consistent BatchGetItem
 would bill 1 (3): the price of a snapshot of the three items in one call through
@@ -241,12 +243,19 @@ class DynamoPaymentStore:
         return self._connection
 
     # --- a payment: one read, one write ---
-    def read_for_payment(self, card_no: str, scope_key: str | None, year: int) -> PaymentRead:
+    def read_for_payment(
+        self, card_no: str, scope_key: str | None, year: int, previous_card_no: str | None = None
+    ) -> PaymentRead:
         person_id = self._persons.get(card_no)
         with translated(), TransactGet(connection=self.connection) as tx:
             card_future = tx.get(CardModel, card_no)
             key_future = tx.get(IdempotencyModel, scope_key) if scope_key else None
             holder = _holder_reads(tx, person_id, year) if person_id else None
+            previous_future = (
+                tx.get(CardModel, previous_card_no)
+                if previous_card_no and previous_card_no != card_no
+                else None
+            )
         card_item_ = resolved(card_future)
         key_item = resolved(key_future) if key_future else None
         card = card_of(card_item_) if card_item_ else None
@@ -262,8 +271,15 @@ class DynamoPaymentStore:
             account = account_of(found) if found else None
             counters, version = counters_of(resolved(holder[1]))
             months = paid_months_of(resolved(holder[2]))
+        previous_item = resolved(previous_future) if previous_future is not None else None
         return PaymentRead(
-            card, account, record_of(key_item) if key_item else None, counters, version, months
+            card,
+            account,
+            record_of(key_item) if key_item else None,
+            card_of(previous_item) if previous_item else None,
+            counters,
+            version,
+            months,
         )
 
     def commit_payment(self, write: PaymentWrite) -> None:
