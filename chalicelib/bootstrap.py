@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from chalicelib.api.institution_cache import InstitutionCache
 from chalicelib.domain.payments import PaymentPolicy
@@ -50,6 +50,11 @@ def deps() -> Deps:
     if _deps is None:
         _deps = _build()
     return _deps
+
+
+def built(**overrides: object) -> Deps:
+    """The container's collaborators with some replaced (tests and benchmarks)."""
+    return replace(_build(), **overrides)  # type: ignore[arg-type]
 
 
 def _build() -> Deps:

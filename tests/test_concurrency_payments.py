@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from chalicelib import bootstrap as deps_module
-from chalicelib.bootstrap import Deps
+from chalicelib.bootstrap import Deps, built
 from chalicelib.storage import models
 from chalicelib.storage.dynamo import DynamoCardStore, DynamoIdempotencyStore
 from chalicelib.storage.payments import DynamoPaymentStore
@@ -67,7 +67,9 @@ def stack():
         secrets.put(HASHING_KEY, seeding.new_hashing_key())
         cards = DynamoCardStore()
         seeded = seeding.seed(cards, secrets, secrets.hashing_key(), datetime.now(UTC))
-        deps = Deps(cards, DynamoIdempotencyStore(), secrets, payments=DynamoPaymentStore())
+        deps = built(
+            store=cards, idempotency=DynamoIdempotencyStore(), secrets=secrets, payments=DynamoPaymentStore()
+        )
         deps_module.use(deps)
         config = Config(
             chalice_stage="local",
