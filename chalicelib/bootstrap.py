@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from chalicelib.api.institution_cache import InstitutionCache
 from chalicelib.domain.payments import PaymentPolicy
+from chalicelib.domain.stays import DEFAULT_MAX_STAY_FEN
 from chalicelib.services.clock import Clock, utc_now
 from chalicelib.services.payment_ports import PaymentStore
 from chalicelib.services.ports import (
@@ -22,6 +23,7 @@ from chalicelib.services.ports import (
     IdempotencyStore,
     SecretSource,
 )
+from chalicelib.services.stay_ports import StayStore
 from chalicelib.settings import settings
 
 
@@ -38,6 +40,9 @@ class Deps:
     payment_policy: PaymentPolicy = field(default_factory=PaymentPolicy)
     # Token digest -> institution, for a short time (api/institution_cache.py explains).
     institutions: InstitutionCache = field(default_factory=InstitutionCache)
+    # Inpatient stays (a store of its own; built lazily, so Deps over fakes pass their own).
+    stays: StayStore = field(default_factory=lambda: _dynamo_stays())
+    max_stay_fen: int = DEFAULT_MAX_STAY_FEN  # the settlement policy's per-stay maximum
 
 
 _deps: Deps | None = None
@@ -66,6 +71,12 @@ def _build() -> Deps:
         payments=DynamoPaymentStore(),
         payment_policy=PaymentPolicy.from_setting(settings().payment_max_amount_fen),
     )
+
+
+def _dynamo_stays() -> StayStore:
+    from chalicelib.storage.stays import DynamoStayStore
+
+    return DynamoStayStore()
 
 
 def use(new: Deps | None) -> None:
