@@ -251,3 +251,80 @@ def test_a_registration_written_before_stays_existed_reads_as_an_open_stay_and_t
         stays.reopen(StayReopening("R-old", "pay-0"))
         stays.add_charge(a_charge(rid="R-old"), MAX)
         assert stays.read_stay("R-old").stay.totals == Totals(1_000, 600, 1)
+
+
+# --- a charge racing the discharge ---------------------------------------------------------------
+
+
+@pytest.fixture(params=["fake", "locked moto server"])
+def racing_stores(request):
+    if request.param == "fake":
+        cards, keys = FakeCardStore(), FakeIdempotencyStore()
+        yield Stores(cards, FakeStayStore(cards, keys))
+        return
+    from chalicelib.storage import models
+    from chalicelib.storage.dynamo import DynamoCardStore
+    from chalicelib.storage.stays import DynamoStayStore
+    from sscard_ops.motoserver import LockedMotoServer
+
+    server = LockedMotoServer().start()  # moto's in-process mock is not thread-safe
+    models.use_endpoint(server.endpoint)
+    try:
+        models.create_tables()
+        yield Stores(DynamoCardStore(), DynamoStayStore())
+    finally:
+        models.use_endpoint(None)
+        server.stop()
+
+
+def test_a_charge_racing_the_discharge_is_in_the_settled_totals_or_refused(racing_stores):
+    """Uploaders and a discharge at once: the discharge settles what it read and closes only if
+    nothing changed since (else it reads and settles again, as the payment's retry does)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Event
+
+    from chalicelib.domain.stays import StayClosed
+    from chalicelib.services import stays as service
+    from chalicelib.services.backoff import Backoff
+
+    stores = racing_stores
+    stores.admit()
+    patient = Backoff(attempts=50, base_seconds=0.001, cap_seconds=0.01)
+    halfway = Event()
+    accepted: list[Charge] = []
+    refused_: list[Charge] = []
+
+    def upload(n: int) -> None:
+        charge = a_charge(f"C-{n:03d}", 100 + n, n)
+        try:
+            service.add_charge(stores.stays, charge, MAX, patient)
+            accepted.append(charge)
+        except StayClosed:
+            refused_.append(charge)
+        if len(accepted) >= 20:
+            halfway.set()
+
+    def discharge():
+        halfway.wait(30)
+        while True:
+            settled = stores.stays.read_stay("R-1").stay
+            try:
+                stores.stays.close(StayClosing(settled, "pay-1", NOW))
+                return settled
+            except ConcurrentUpdate:
+                continue  # a charge got in first: settle the new totals
+
+    with ThreadPoolExecutor(6) as pool:
+        discharged = pool.submit(discharge)
+        list(pool.map(upload, range(80)))
+        settled = discharged.result(timeout=60)
+    assert len(accepted) + len(refused_) == 80 and len(accepted) >= 20
+    closed = stores.stays.read_stay("R-1").stay
+    assert closed.state is StayState.DISCHARGED
+    assert (
+        closed.totals
+        == settled.totals
+        == Totals(sum(c.amount_fen for c in accepted), sum(c.in_scope_fen for c in accepted), len(accepted))
+    )
+    stored, _ = stores.stays.charges("R-1", 200)
+    assert {c.charge_id for c in stored} == {c.charge_id for c in accepted}
