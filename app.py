@@ -2,7 +2,7 @@
 
 from chalice.app import Chalice
 
-from chalicelib.api import cards, contributions, me, me_payments, meta, payments, webhooks
+from chalicelib.api import cards, contributions, me, me_payments, meta, payments, stays, webhooks
 from chalicelib.api.middleware import problem_middleware
 from chalicelib.logs import configure
 from chalicelib.settings import settings
@@ -13,5 +13,6 @@ app = Chalice(app_name="sscard")
 app.register_middleware(problem_middleware, "http")
 for blueprint in (meta.bp, cards.bp, webhooks.bp, me.bp, contributions.bp, payments.bp, me_payments.bp):
     app.register_blueprint(blueprint)
+app.register_blueprint(stays.bp)
 # Queue handlers (each is a Lambda function of its own, fed by its SQS queue).
 app.register_blueprint(contribution_worker.bp)

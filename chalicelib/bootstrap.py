@@ -23,6 +23,7 @@ from chalicelib.services.ports import (
     IdempotencyStore,
     SecretSource,
 )
+from chalicelib.services.stay_ports import StayStore
 from chalicelib.settings import settings
 
 
@@ -40,6 +41,8 @@ class Deps:
     settlement_policy: SettlementPolicy = DEFAULT_SETTLEMENT_POLICY
     # Token digest -> institution, for a short time (api/institution_cache.py explains).
     institutions: InstitutionCache = field(default_factory=InstitutionCache)
+    # Inpatient stays (a store of its own; built lazily, so Deps over fakes pass their own).
+    stays: StayStore = field(default_factory=lambda: _dynamo_stays())
 
 
 _deps: Deps | None = None
@@ -74,6 +77,12 @@ def _build() -> Deps:
         payment_policy=PaymentPolicy.from_setting(settings().payment_max_amount_fen),
         settlement_policy=SettlementPolicy.from_json(settings().settlement_policy),
     )
+
+
+def _dynamo_stays() -> StayStore:
+    from chalicelib.storage.stays import DynamoStayStore
+
+    return DynamoStayStore()
 
 
 def use(new: Deps | None) -> None:

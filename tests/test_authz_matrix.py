@@ -16,6 +16,10 @@ import pytest
 
 import app  # noqa: F401  (registers every route, and with it OPERATIONS)
 from chalicelib.api.operations import OPERATIONS
+from chalicelib.domain.holders import InstitutionKind
+from chalicelib.domain.stays import Charge
+from chalicelib.services import admin
+from chalicelib.services.ports import CardChange, Registration
 from tests.contribution_helpers import install, message
 from tests.fakes import FakeContributionQueue, FakeContributionStore
 from tests.payment_helpers import funded_holder
@@ -72,6 +76,24 @@ def _webhook(world: World) -> Built:
     _, headers = world.signed_webhook(payload, "msg_authz")
     return f"/v1/webhooks/banks/{world.seeded.bank_code}", payload, headers
 
+
+def _stay(world: World, charged: bool = False) -> str:
+    """An inpatient stay of the seeded hospital (as POST /v1/registrations writes it)."""
+    holder = world.seeded.holders["carol"]
+    registration_id = f"R-authz-{len(world.store.registrations)}"
+    hospital = world.seeded.institutions["hospital"]
+    registration = Registration(
+        registration_id, holder.card_no, holder.person_id, hospital, "inpatient", world.now, False
+    )
+    world.store.commit(CardChange(registration=registration))
+    if charged:
+        world.stays.add_charge(
+            Charge.new(registration_id, "C-1", hospital, 900, 900, "Ward", world.now), 10**8
+        )
+    return registration_id
+
+
+STAY_CHARGE = {"charge_id": "C-2", "amount_fen": 500, "in_scope_fen": 400, "description": "X-ray"}
 
 # (method, path template) -> builds the request that the right caller would make.
 REQUESTS: dict[tuple[str, str], Callable[[Any, World], Built]] = {
@@ -146,6 +168,26 @@ REQUESTS: dict[tuple[str, str], Callable[[Any, World], Built]] = {
     ("GET", "/health"): lambda api, w: ("/health", None, {}),
     ("GET", "/openapi.json"): lambda api, w: ("/openapi.json", None, {}),
     ("POST", "/v1/webhooks/banks/{bank_code}"): lambda api, w: _webhook(w),
+    ("POST", "/v1/registrations/{registration_id}/charges"): lambda api, w: (
+        f"/v1/registrations/{_stay(w)}/charges",
+        STAY_CHARGE,
+        {},
+    ),
+    ("POST", "/v1/registrations/{registration_id}/charges/{charge_id}/cancel"): lambda api, w: (
+        f"/v1/registrations/{_stay(w, charged=True)}/charges/C-1/cancel",
+        None,
+        {"Idempotency-Key": "authz-cancel-charge"},
+    ),
+    ("GET", "/v1/registrations/{registration_id}"): lambda api, w: (
+        f"/v1/registrations/{_stay(w, charged=True)}",
+        None,
+        {},
+    ),
+    ("POST", "/v1/registrations/{registration_id}/cancel"): lambda api, w: (
+        f"/v1/registrations/{_stay(w)}/cancel",
+        None,
+        {"Idempotency-Key": "authz-withdraw"},
+    ),
 }
 
 # Resources that belong to one caller of the right kind: another of that kind gets 404.
@@ -153,7 +195,18 @@ REQUESTS: dict[tuple[str, str], Callable[[Any, World], Built]] = {
 OWNED_BY = {
     ("GET", "/v1/payments/{payment_id}"): ("pharmacy", {"hospital": 404}),
     ("POST", "/v1/payments/{payment_id}/cancel"): ("pharmacy", {"hospital": 404}),
+    # A stay belongs to the hospital that registered it; "other_hospital" is added by the test
+    # below (the matrix itself has one caller per kind).
+    ("POST", "/v1/registrations/{registration_id}/charges"): ("hospital", {"other_hospital": 404}),
+    ("POST", "/v1/registrations/{registration_id}/charges/{charge_id}/cancel"): (
+        "hospital",
+        {"other_hospital": 404},
+    ),
+    ("GET", "/v1/registrations/{registration_id}"): ("hospital", {"other_hospital": 404}),
+    ("POST", "/v1/registrations/{registration_id}/cancel"): ("hospital", {"other_hospital": 404}),
 }
+# Roles of OWNED_BY that are not in CALLERS: another institution of the owner's kind.
+OTHER_INSTITUTIONS = {"other_hospital": InstitutionKind.HOSPITAL}
 
 
 def expected(op, caller: str) -> int:
@@ -214,6 +267,33 @@ def test_matrix(api, world, op, caller):
     if want == 404:
         # Never the other institution's data: no amount, card or state leaks.
         assert set(r.json) <= {"type", "title", "status", "detail", "instance"}, r.json
+
+
+OTHERS = [
+    (key, other) for key, (_, others) in OWNED_BY.items() for other in others if other in OTHER_INSTITUTIONS
+]
+
+
+@pytest.mark.parametrize(("key", "other"), OTHERS, ids=[f"{m} {p} as {o}" for (m, p), o in OTHERS])
+def test_another_institution_of_the_owners_kind_gets_404(api, world, key, other):
+    _, token = admin.add_institution(
+        world.store,
+        world.secrets.hashing_key(),
+        OTHER_INSTITUTIONS[other],
+        "Another designated institution",
+        world.now,
+        designated=True,
+        institution_id=other.upper().replace("_", "-"),
+    )
+    path, body, extra = REQUESTS[key](api, world)
+    raw = json.dumps(body).encode() if body is not None else b""
+    r = api.request(key[0], path, raw=raw, headers={"Authorization": f"Bearer {token}", **extra})
+    assert r.status == OWNED_BY[key][1][other], r
+    assert r.headers["content-type"] == PROBLEM, r
+    assert set(r.json) <= {"type", "title", "status", "detail", "instance"}, r.json
+    # The owner still sees it unchanged, and may still do what the other was refused.
+    owner = api.request(key[0], path, raw=raw, headers={**world.auth(OWNED_BY[key][0]), **extra})
+    assert 200 <= owner.status < 300, owner
 
 
 def test_another_holder_sees_only_their_own_data(api, world):

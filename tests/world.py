@@ -13,6 +13,7 @@ from chalicelib.bootstrap import Deps
 from sscard_ops import devjwt
 from sscard_ops.seed import Seeded, seed
 from tests.fake_payments import FakePaymentStore
+from tests.fake_stays import FakeStayStore
 from tests.fakes import FakeCardStore, FakeContributionQueue, FakeContributionStore, FakeIdempotencyStore
 
 ISSUER = "https://auth.sscard.local/"
@@ -36,6 +37,9 @@ class World:
             FakeContributionStore(store) if isinstance(store, FakeCardStore) else _dynamo_contributions()
         )
         self.contribution_queue = FakeContributionQueue()
+        self.stays: Any = (
+            FakeStayStore(store, idempotency) if isinstance(store, FakeCardStore) else _dynamo_stays()
+        )
         self.secrets = secrets
         self.now = now
         self.private_pem = _PRIVATE_PEM
@@ -54,6 +58,7 @@ class World:
             contribution_queue=self.contribution_queue,
             payments=self.payments,
             clock=lambda: self.now,
+            stays=self.stays,
         )
 
     def auth(self, role: str) -> dict[str, str]:
@@ -86,6 +91,12 @@ class World:
 
 def raw_secret(secret: str) -> bytes:
     return base64.b64decode(secret.removeprefix("whsec_"))
+
+
+def _dynamo_stays() -> Any:
+    from chalicelib.storage.stays import DynamoStayStore
+
+    return DynamoStayStore()
 
 
 def _dynamo_contributions() -> Any:

@@ -175,6 +175,32 @@ class RegistrationModel(Model):
     visit = UnicodeAttribute()
     at = UTCDateTimeAttribute()
     card_activated = BooleanAttribute()
+    # An inpatient registration is a stay (domain/stays.py). The defaults make a registration
+    # written before stays existed read as an open stay with zero totals.
+    state = UnicodeAttribute(default="open")
+    amount_fen = NumberAttribute(default=0)
+    in_scope_fen = NumberAttribute(default=0)
+    charge_count = NumberAttribute(default=0)
+    version = NumberAttribute(default=0)
+    discharge_payment_id = UnicodeAttribute(null=True)
+    closed_at = UTCDateTimeAttribute(null=True)
+
+
+class ChargeModel(Model):
+    """One charge of a stay, keyed by the hospital's charge id: new ids only (a conditional put)."""
+
+    class Meta(_Meta):
+        table_name = table_name("stay-charges")
+
+    registration_id = UnicodeAttribute(hash_key=True)
+    charge_id = UnicodeAttribute(range_key=True)
+    hospital_id = UnicodeAttribute()
+    amount_fen = NumberAttribute()
+    in_scope_fen = NumberAttribute()
+    description = UnicodeAttribute()
+    state = UnicodeAttribute()
+    applied_at = UTCDateTimeAttribute()
+    cancelled_at = UTCDateTimeAttribute(null=True)
 
 
 class IdempotencyModel(Model):
@@ -401,6 +427,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     CredentialModel,
     WebhookReceiptModel,
     RegistrationModel,
+    ChargeModel,
     IdempotencyModel,
     PaymentModel,
     PostingModel,

@@ -1,0 +1,135 @@
+"""DynamoDB round trips per inpatient-stay operation, beside the target the design allows.
+
+    .venv/bin/python bench/bench_stays.py
+
+Every operation goes through the real HTTP entry point (chalice.test.Client) against moto in
+process, with the hospital's token cache warm as on a warm Lambda container. Requests are
+counted at botocore (`before-send`, one per HTTP request sent: common.recording_pynamodb).
+Prints a markdown table (the lead merges it into bench/results.md).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import common  # noqa: F401  (environment first)
+from common import git_commit, recording_pynamodb
+from moto import mock_aws
+
+# operation -> (target round trips, why)
+TARGET: dict[str, tuple[int, str]] = {
+    "charge upload": (
+        1,
+        "one TransactWriteItems: the charge put if its id is new, the stay's totals ADDed if open",
+    ),
+    "charge upload, sent again": (
+        2,
+        "the write fails on the charge id; one read of the charge to answer the same",
+    ),
+    "charge upload, stay closed": (
+        2,
+        "the write fails on the stay; one read of the stay to say why (stay-closed)",
+    ),
+    "cancel charge (Idempotency-Key)": (
+        2,
+        "one TransactGetItems (stay, charge, key), one TransactWriteItems",
+    ),
+    "withdraw (Idempotency-Key)": (2, "one TransactGetItems (stay, key), one TransactWriteItems"),
+    "GET stay with a page of charges": (2, "one read of the stay, one Query of its charges"),
+}
+
+
+def main() -> None:
+    from chalicelib import bootstrap as deps_module
+    from chalicelib.services.ports import CardChange, Registration
+    from chalicelib.services.stay_ports import StayClosing
+    from chalicelib.storage.dynamo import DynamoCardStore, DynamoIdempotencyStore
+    from chalicelib.storage.models import create_tables
+    from chalicelib.storage.payments import DynamoPaymentStore
+    from tests.client import ApiClient
+    from tests.fakes import FakeSecrets
+    from tests.world import World
+
+    now = datetime.fromisoformat("2026-11-25T09:00:00+00:00")
+    results: list[tuple[str, int, dict[str, int]]] = []
+    with mock_aws(), recording_pynamodb() as rec:
+        rec.on = False
+        create_tables()
+        world = World(
+            DynamoCardStore(), DynamoIdempotencyStore(), FakeSecrets(), now, payments=DynamoPaymentStore()
+        )
+        deps_module.use(world.deps())
+        hospital = world.seeded.institutions["hospital"]
+        holder = world.seeded.holders["alice"]
+        auth = world.auth("hospital")
+
+        def admit() -> str:
+            rid = uuid.uuid4().hex
+            registration = Registration(
+                rid, holder.card_no, holder.person_id, hospital, "inpatient", now, False
+            )
+            world.store.commit(CardChange(registration=registration))
+            return rid
+
+        def body(charge_id: str) -> dict[str, Any]:
+            return {
+                "charge_id": charge_id,
+                "amount_fen": 12_000,
+                "in_scope_fen": 9_000,
+                "description": "Ward",
+            }
+
+        with ApiClient() as api:
+
+            def measure(
+                label: str, method: str, path: str, payload: Any, status: int, **headers: str
+            ) -> None:
+                rec.reset()
+                rec.on = True
+                r = api.request(method, path, payload, headers={**auth, **headers})
+                rec.on = False
+                if r.status != status:
+                    raise SystemExit(f"{label}: {r!r}")
+                results.append((label, sum(rec.sent.values()), rec.operations()))
+
+            rid = admit()
+            api.get(f"/v1/registrations/{rid}", headers=auth)  # warm: the token cache, the connections
+            api.post(f"/v1/registrations/{rid}/charges", body("warm"), headers=auth)
+            charges = f"/v1/registrations/{rid}/charges"
+            measure("charge upload", "POST", charges, body("C-1"), 201)
+            measure("charge upload, sent again", "POST", charges, body("C-1"), 201)
+            measure(
+                "cancel charge (Idempotency-Key)",
+                "POST",
+                f"{charges}/C-1/cancel",
+                None,
+                200,
+                **{"Idempotency-Key": uuid.uuid4().hex},
+            )
+            measure("GET stay with a page of charges", "GET", f"/v1/registrations/{rid}", None, 200)
+            world.stays.close(StayClosing(world.stays.read_stay(rid).stay, "pay-bench", now))
+            measure("charge upload, stay closed", "POST", charges, body("C-2"), 409)
+            empty = admit()
+            measure(
+                "withdraw (Idempotency-Key)",
+                "POST",
+                f"/v1/registrations/{empty}/cancel",
+                None,
+                200,
+                **{"Idempotency-Key": uuid.uuid4().hex},
+            )
+    deps_module.use(None)
+
+    print(f"Inpatient stays: DynamoDB round trips per operation (moto in process, at {git_commit()})\n")
+    print("| operation | round trips | target | requests | why the target |")
+    print("|---|---:|---:|---|---|")
+    for label, sent, operations in results:
+        target, why = TARGET[label]
+        calls = ", ".join(f"{op} {n}" for op, n in operations.items())
+        print(f"| {label} | {sent} | {target} | {calls} | {why} |")
+
+
+if __name__ == "__main__":
+    main()
