@@ -20,6 +20,8 @@ from chalicelib.domain.payments import Payment, PaymentState
 from chalicelib.domain.settlement import YearCounters
 from chalicelib.services.payment_ports import CancelRead, CancelWrite, PaymentRead, PaymentStore, PaymentWrite
 from chalicelib.services.ports import IDEMPOTENCY_LABEL
+from chalicelib.services.stay_ports import StayReopening
+from tests.fake_stays import FakeStayStore
 from tests.fakes import FakeCardStore, FakeIdempotencyStore, key_is_free
 
 
@@ -32,6 +34,7 @@ class FakePaymentStore(PaymentStore):
         self.paid_months: dict[str, list[PaidMonth]] = {}  # tests set a holder's months here
         self.outflow_fen = 0  # the medical fund book's outflows, summed over its shards
         self.entries: list[DayEntry] = []
+        self.stays: FakeStayStore | None = None  # discharges close their stay in the same commit
 
     def read_for_payment(
         self, card_no: str, scope_key: str | None, year: int, previous_card_no: str | None = None
@@ -84,6 +87,9 @@ class FakePaymentStore(PaymentStore):
             counters, version = self.counters.get(year_key, (YearCounters(), 0))
             if version != write.counters_version:
                 raise ConcurrentUpdate("counters changed", label=f"counters:{payment.person_id}")
+            if write.stay_closing is not None:
+                assert self.stays is not None
+                self.stays.check_close(write.stay_closing)
             # Every condition holds: apply all of it.
             self.payments[payment.payment_id] = payment
             self.keys.records[write.key_record.scope_key] = write.key_record
@@ -101,6 +107,8 @@ class FakePaymentStore(PaymentStore):
                 self.counters[year_key] = (counters.plus(payment.counters_delta), version + 1)
             self.outflow_fen += payment.outflow_fen
             self.entries.append(payment.entry())
+            if write.stay_closing is not None and self.stays is not None:
+                self.stays.apply_close(write.stay_closing)
 
     def get_payment(self, payment_id: str) -> Payment | None:
         return self.payments.get(payment_id)
@@ -123,6 +131,10 @@ class FakePaymentStore(PaymentStore):
             account = self.cards.accounts.get(cancelled.person_id)
             if account is None:
                 raise ConcurrentUpdate("no account", label=f"account:{cancelled.person_id}")
+            reopening = None
+            if cancelled.registration_id is not None and self.stays is not None:
+                reopening = StayReopening(cancelled.registration_id, cancelled.payment_id)
+                self.stays.check_reopen(reopening)
             self.payments[cancelled.payment_id] = cancelled
             self.cards.accounts[cancelled.person_id] = replace(
                 account,
@@ -137,6 +149,8 @@ class FakePaymentStore(PaymentStore):
                 self.counters[year_key] = (counters.minus(cancelled.counters_delta), version + 1)
             self.outflow_fen -= cancelled.outflow_fen
             self.entries.append(cancelled.cancellation_entry())
+            if reopening is not None and self.stays is not None:
+                self.stays.apply_reopen(reopening)
 
     def payments_of_holder(
         self, person_id: str, limit: int, before: str | None = None

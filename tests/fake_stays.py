@@ -14,8 +14,7 @@ from dataclasses import replace
 
 from chalicelib.domain.errors import ConcurrentUpdate, DuplicateDelivery
 from chalicelib.domain.stays import INPATIENT, Charge, ChargeState, Stay, StayState
-from chalicelib.services.payment_ports import IDEMPOTENCY_LABEL
-from chalicelib.services.ports import IdempotencyRecord
+from chalicelib.services.ports import IDEMPOTENCY_LABEL, IdempotencyRecord
 from chalicelib.services.stay_ports import (
     CHARGE_LABEL,
     STAY_LABEL,
@@ -25,8 +24,7 @@ from chalicelib.services.stay_ports import (
     StayReopening,
     StayStore,
 )
-from tests.fake_payments import key_is_free
-from tests.fakes import FakeCardStore, FakeIdempotencyStore
+from tests.fakes import FakeCardStore, FakeIdempotencyStore, key_is_free
 
 
 class FakeStayStore(StayStore):

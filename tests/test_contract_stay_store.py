@@ -14,8 +14,7 @@ from moto import mock_aws
 
 from chalicelib.domain.errors import ConcurrentUpdate, DuplicateDelivery
 from chalicelib.domain.stays import Charge, ChargeState, StayState, Totals
-from chalicelib.services.payment_ports import IDEMPOTENCY_LABEL
-from chalicelib.services.ports import CardChange, IdempotencyRecord, Registration
+from chalicelib.services.ports import IDEMPOTENCY_LABEL, CardChange, IdempotencyRecord, Registration
 from chalicelib.services.stay_ports import CHARGE_LABEL, STAY_LABEL, StayClosing, StayReopening
 from tests.conftest import NOW
 from tests.fake_stays import FakeStayStore

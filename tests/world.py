@@ -40,6 +40,8 @@ class World:
         self.stays: Any = (
             FakeStayStore(store, idempotency) if isinstance(store, FakeCardStore) else _dynamo_stays()
         )
+        if isinstance(self.payments, FakePaymentStore):
+            self.payments.stays = self.stays
         self.secrets = secrets
         self.now = now
         self.private_pem = _PRIVATE_PEM

@@ -149,6 +149,10 @@ def quote_payment(call: Call[PaymentRequestBody, None]) -> QuoteAnswer:
         policy=d.payment_policy,
         settlement_policy=d.settlement_policy,
     )
+    return quote_answer(found)
+
+
+def quote_answer(found: payments.Quote) -> QuoteAnswer:
     return QuoteAnswer(
         quote=True,
         card_no=found.card_no,

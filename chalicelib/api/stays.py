@@ -10,12 +10,15 @@ from chalice.app import Blueprint
 from pydantic import Field
 
 from chalicelib.domain.holders import InstitutionKind
+from chalicelib.domain.payments import Payment
 from chalicelib.domain.stays import Charge, Stay
-from chalicelib.services import stays
+from chalicelib.services import payments, stays
 from chalicelib.services.idempotency import Outcome, StoredResponse
 
 from .operations import Call, Idempotency, operation
 from .params import Query, WholeNumber
+from .payment_schemas import PaymentAnswer, QuoteAnswer
+from .payments import payment_answer, quote_answer
 from .stay_schemas import ChargeRequest, ChargeView, StayTotalsView, StayView, StayWithChargesView
 
 bp = Blueprint(__name__)
@@ -170,4 +173,55 @@ def withdraw_stay(call: Call[None, None], registration_id: str) -> Outcome[Stay]
         d.clock(),
         call.key,
         call.renders(stay_view),
+    )
+
+
+@operation(
+    bp,
+    f"{STAY}/quote",
+    "POST",
+    summary=(
+        "The settlement the stay would get now: its running totals as one inpatient bill, as "
+        "/v1/payments/quote answers it. Changes nothing"
+    ),
+    callers=HOSPITAL,
+    responses={200: QuoteAnswer},
+    errors=(403, 404, 409),
+)
+def quote_stay(call: Call[None, None], registration_id: str) -> QuoteAnswer:
+    d = call.deps
+    found = payments.quote_stay(
+        d.payments, d.stays, call.institution, registration_id, d.clock(), d.settlement_policy
+    )
+    return quote_answer(found)
+
+
+@operation(
+    bp,
+    f"{STAY}/discharge",
+    "POST",
+    summary=(
+        "Discharge: settle the stay's totals as one inpatient payment and close the stay, in one "
+        "step. Needs an Idempotency-Key. The per-payment maximum does not apply; the stay's own "
+        "maximum is the settlement policy's max_stay_fen. Cancelling the payment reopens the stay"
+    ),
+    callers=HOSPITAL,
+    idempotency=Idempotency.REQUIRED,
+    responses={201: PaymentAnswer},
+    errors=(403, 404, 409),
+)
+def discharge(call: Call[None, None], registration_id: str) -> Outcome[Payment]:
+    d = call.deps
+    assert call.key is not None  # required by the declaration
+    return payments.discharge(
+        d.store,
+        d.payments,
+        d.stays,
+        call.institution,
+        registration_id,
+        call.key,
+        d.clock(),
+        call.renders(payment_answer),
+        new_id=d.new_id,
+        settlement_policy=d.settlement_policy,
     )

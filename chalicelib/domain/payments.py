@@ -101,6 +101,7 @@ class Payment:
     # What the payment added to its holder's year counters (its cancellation gives it back).
     counters_year: int | None = None
     counters_delta: YearCounters = field(default_factory=YearCounters)
+    registration_id: str | None = None  # the inpatient stay this payment settled at discharge
 
     @property
     def day(self) -> date:

@@ -15,6 +15,7 @@ from chalicelib.domain.payments import Payment
 from chalicelib.domain.settlement import YearCounters
 
 from .ports import CardChange, IdempotencyRecord
+from .stay_ports import StayClosing
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class PaymentWrite:
     # version is still this one (0: none stored yet), so two bills of one holder never both
     # count against the same deductible or cap.
     counters_version: int = 0
+    # A discharge: the stay closed in the same transaction, if it is still as it was settled.
+    stay_closing: StayClosing | None = None
 
 
 @dataclass(frozen=True)

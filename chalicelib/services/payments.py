@@ -62,16 +62,20 @@ from chalicelib.domain.settlement import (
     SeriousIllnessOnDay,
     Settlement,
     SettlementPolicy,
+    Visit,
     YearCounters,
     settle,
     visit_for,
 )
+from chalicelib.domain.stays import Stay
 
 from .activation import plan_activation
 from .backoff import DEFAULT_BACKOFF, Backoff, with_backoff
 from .idempotency import IdempotentRequest, Outcome, StoredResponse, commit_keyed, replayed
 from .payment_ports import CancelWrite, PaymentRead, PaymentStore, PaymentWrite
 from .ports import CardChange, CardStore, IdempotencyRecord, IdempotencyStore
+from .stay_ports import StayClosing, StayRead, StayStore
+from .stays import found_stay
 
 PAYING_KINDS = (InstitutionKind.PHARMACY, InstitutionKind.HOSPITAL)
 # Errors that say "try again", not "no": the API pipeline never stores them under a key.
@@ -387,3 +391,100 @@ def insured(
         year=on.year,
         counters=read.counters,
     )
+
+
+# --- an inpatient stay settled at discharge -------------------------------------------------
+
+
+def _stay_bill(
+    stays: StayStore,
+    institution: Institution,
+    registration_id: str,
+    scope_key: str | None,
+    policy: SettlementPolicy,
+) -> tuple[StayRead, Stay, Bill]:
+    if institution.kind is not InstitutionKind.HOSPITAL or not institution.designated:
+        raise NotDesignated("Only the designated hospital of the stay settles it")
+    read = stays.read_stay(registration_id, scope_key)
+    stay = found_stay(read.stay, registration_id, institution.institution_id).ensure_open()
+    # The per-payment maximum is not a stay's: its own maximum is the policy's max_stay_fen.
+    policy.check_stay_amount(stay.totals.amount_fen)
+    return read, stay, Bill(Visit.INPATIENT, stay.totals.amount_fen, stay.totals.in_scope_fen)
+
+
+def quote_stay(
+    payments: PaymentStore,
+    stays: StayStore,
+    institution: Institution,
+    registration_id: str,
+    at: datetime,
+    settlement_policy: SettlementPolicy = DEFAULT_SETTLEMENT_POLICY,
+) -> Quote:
+    """The settlement the stay would get now: its running totals as one inpatient bill."""
+    _, stay, bill = _stay_bill(stays, institution, registration_id, None, settlement_policy)
+    read = payments.read_for_payment(stay.card_no, None, china_date(at).year)
+    account = read.account
+    if account is None:
+        raise HolderNotFound("The card's holder has no personal account")
+    settlement = settlement_of(read, bill, account.balance_fen, SelfPay.ALLOWED, at, settlement_policy)
+    return Quote(settlement, stay.card_no, account.balance_fen - settlement.account_paid_fen)
+
+
+def discharge(
+    cards: CardStore,
+    payments: PaymentStore,
+    stays: StayStore,
+    institution: Institution,
+    registration_id: str,
+    key: IdempotentRequest,
+    at: datetime,
+    render: Callable[[Payment], StoredResponse],
+    *,
+    new_id: Callable[[], str],
+    settlement_policy: SettlementPolicy = DEFAULT_SETTLEMENT_POLICY,
+    backoff: Backoff = DEFAULT_BACKOFF,
+) -> Outcome[Payment]:
+    """Settle the stay's totals as one inpatient payment and close the stay, in one transaction
+    conditioned on the stay still being at the version whose totals were settled: a charge
+    racing the discharge is either in the settled totals or makes this attempt read again."""
+
+    def attempt() -> Outcome[Payment]:
+        stay_read, stay, bill = _stay_bill(
+            stays, institution, registration_id, key.scope_key, settlement_policy
+        )
+        stored = key.decide(stay_read.key_record)
+        if stored is not None:
+            return replayed(stored)
+        request = PaymentRequest(
+            stay.card_no, bill.amount_fen, visit=Visit.INPATIENT.value, in_scope_fen=bill.in_scope_fen
+        )
+        read = payments.read_for_payment(stay.card_no, None, china_date(at).year)
+        payment, account, guard, activation = _decide(
+            cards, read, institution, request, bill, at, new_id(), settlement_policy
+        )
+        payment = replace(payment, registration_id=registration_id)
+        closing = StayClosing(stay, payment.payment_id, at)
+        return commit_keyed(
+            key,
+            payment,
+            render,
+            lambda record: payments.commit_payment(
+                PaymentWrite(
+                    payment,
+                    account,
+                    _required(record),
+                    key.now,
+                    guard,
+                    activation,
+                    read.counters_version,
+                    closing,
+                )
+            ),
+        )
+
+    return with_backoff(attempt, backoff)
+
+
+def _required(record: IdempotencyRecord | None) -> IdempotencyRecord:
+    assert record is not None  # a discharge always has a key
+    return record

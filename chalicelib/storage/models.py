@@ -411,6 +411,7 @@ class PaymentModel(Model):
     notes = UnicodeAttribute(null=True)  # JSON [[code, detail], ...]
     counters_year = NumberAttribute(null=True)  # the year counters the payment added to
     counters_delta = UnicodeAttribute(null=True)  # JSON: what it added (its cancellation undoes it)
+    registration_id = UnicodeAttribute(null=True)  # the stay a discharge settled
 
     by_holder = HolderPaymentsIndex()
     by_institution_day = InstitutionDayIndex()

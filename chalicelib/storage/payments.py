@@ -44,6 +44,7 @@ from chalicelib.domain.ledger import DayEntry
 from chalicelib.domain.payments import Payment, PaymentState
 from chalicelib.domain.settlement import Note, NoteCode, SelfPay, Visit, YearCounters
 from chalicelib.services.payment_ports import CancelRead, CancelWrite, PaymentRead, PaymentWrite
+from chalicelib.services.stay_ports import StayReopening
 
 from .contributions import shard_key, shard_of
 from .dynamo import (
@@ -71,6 +72,7 @@ from .models import (
     YearCountersModel,
     _region,
 )
+from .stays import close_item, reopen_item
 
 
 def payment_item(payment: Payment) -> PaymentModel:
@@ -99,6 +101,7 @@ def payment_item(payment: Payment) -> PaymentModel:
         notes=json.dumps([[n.code.value, n.detail] for n in payment.notes]),
         counters_year=payment.counters_year,
         counters_delta=json.dumps(payment.counters_delta.as_dict()),
+        registration_id=payment.registration_id,
     )
 
 
@@ -126,6 +129,7 @@ def payment_of(item: PaymentModel) -> Payment:
         notes=tuple(Note(NoteCode(code), detail) for code, detail in json.loads(item.notes or "[]")),
         counters_year=None if item.counters_year is None else int(item.counters_year),
         counters_delta=YearCounters.from_mapping(json.loads(item.counters_delta or "{}")),
+        registration_id=item.registration_id,
     )
 
 
@@ -342,6 +346,8 @@ class DynamoPaymentStore:
         if payment.outflow_fen:
             items.updates.append(outflow_update(payment, 1))
         items.puts.append(("entry", entry_item(payment.entry()), DayEntryModel.entry_key.does_not_exist()))
+        if write.stay_closing is not None:
+            items.updates.append(close_item(write.stay_closing))
         # A fresh token per attempt: botocore's own retry of this very request is then a no-op
         # if the first one committed, while our retries (new reads, new values) are new requests.
         items.commit(self.connection, token=uuid.uuid4().hex)
@@ -400,6 +406,8 @@ class DynamoPaymentStore:
         items.puts.append(
             ("entry", entry_item(cancelled.cancellation_entry()), DayEntryModel.entry_key.does_not_exist())
         )
+        if cancelled.registration_id is not None:  # a discharge: its stay opens again
+            items.updates.append(reopen_item(StayReopening(cancelled.registration_id, cancelled.payment_id)))
         items.commit(self.connection, token=uuid.uuid4().hex)
 
     def payments_of_holder(
