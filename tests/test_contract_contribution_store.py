@@ -8,11 +8,13 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from moto import mock_aws
 
-from chalicelib.domain.contributions import FundBook, InsuranceType, Payer, Period
+from chalicelib.domain.contributions import FundBook, InsuranceType, Payer
 from chalicelib.domain.errors import ConcurrentUpdate, DuplicateDelivery, HolderNotFound
 from chalicelib.domain.holders import Participation
+from chalicelib.domain.periods import Period
 from chalicelib.services import admin
-from chalicelib.services.ports import BookTotal, CardChange, Posting, Rejection
+from chalicelib.services.contribution_ports import BookTotal, Posting, Rejection
+from chalicelib.services.ports import CardChange
 from sscard_ops.seed import make_ssn
 from tests.conftest import NOW
 from tests.fakes import FakeCardStore, FakeContributionStore

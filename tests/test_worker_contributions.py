@@ -14,7 +14,7 @@ from moto import mock_aws
 import app as app_module
 from chalicelib.domain.contributions import FundBook
 from chalicelib.domain.errors import ConcurrentUpdate, StorageBusy
-from chalicelib.services.ports import BookTotal
+from chalicelib.services.contribution_ports import BookTotal
 from chalicelib.settings import settings
 from tests.conftest import NOW
 from tests.contribution_helpers import failures, install, message, record, sqs_event

@@ -9,11 +9,13 @@ from datetime import date
 
 from chalice.app import Blueprint, Request, Response
 
-from chalicelib.domain.contributions import BOOK_OF, china_date
+from chalicelib.domain.contributions import BOOK_OF
 from chalicelib.domain.errors import DomainError
 from chalicelib.domain.holders import InstitutionKind
+from chalicelib.domain.periods import china_date
 from chalicelib.services import contributions
-from chalicelib.services.ports import ContributionQueue, ContributionStore, QueuedContribution
+from chalicelib.services.contribution_ports import ContributionQueue, ContributionStore, QueuedContribution
+from chalicelib.settings import settings
 
 from .auth import require_holder, require_institution
 from .contribution_schemas import (
@@ -186,7 +188,8 @@ def my_coverage() -> Response:
     d = deps()
     params = _query(request)
     on = _date(params.get("on")) or china_date(d.clock())
-    report = contributions.coverage_of(_store(d), person_id, on)
+    policy = contributions.load_policy(settings().contribution_policy)
+    report = contributions.coverage_of(_store(d), person_id, on, policy)
     si = report.serious_illness
     return answer(
         MyCoverageAnswer(

@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 
 from chalicelib.domain.payments import PaymentPolicy
 from chalicelib.services.clock import Clock, utc_now
+from chalicelib.services.contribution_ports import ContributionQueue, ContributionStore
 from chalicelib.services.payment_ports import PaymentStore
 from chalicelib.services.ports import (
     CardStore,
-    ContributionQueue,
-    ContributionStore,
     IdempotencyStore,
     SecretSource,
 )

@@ -34,10 +34,11 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
 
-from chalicelib.domain.contributions import CHINA, FundBook, InsuranceType, Payer, Period
+from chalicelib.domain.contributions import FundBook, InsuranceType, Payer
 from chalicelib.domain.errors import ConcurrentUpdate, HolderNotFound, InvalidInput
 from chalicelib.domain.holders import Holder
-from chalicelib.services.ports import BookTotal, MonthRecord, Posting, Rejection
+from chalicelib.domain.periods import Period, china_date
+from chalicelib.services.contribution_ports import BookTotal, MonthRecord, Posting, Rejection
 
 from .dynamo import TransactionItems, holder_of
 from .errors import translated
@@ -98,7 +99,7 @@ def posting_items(posting: Posting, shard: int) -> TransactionItems:
         )
     )
     m = ContributionMonthModel
-    paid_on = posting.paid_at.astimezone(CHINA).date().isoformat()
+    paid_on = china_date(posting.paid_at).isoformat()
     items.updates.append(
         (
             "month",
@@ -248,6 +249,13 @@ class DynamoContributionStore:
         actions += [attr.set(value) for attr, value in optional if value is not None]
         with translated():
             r(rejection.key).update(actions=actions)
+
+    def get_rejection(self, key: str) -> Rejection | None:
+        with translated():
+            try:
+                return rejection_of(ContributionRejectionModel.get(key, consistent_read=True))
+            except DoesNotExist:
+                return None
 
     def rejections(self, limit: int, cursor: str | None = None) -> tuple[list[Rejection], str | None]:
         with translated():
