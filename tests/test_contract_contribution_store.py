@@ -211,6 +211,8 @@ def test_rejections_are_kept_with_their_reason_and_counted(stores):
     )
     assert by_key["message:m-2"].contribution_id is None
     assert store.posted({"c-9"}) == set()
+    assert store.get_rejection("c-9") == again  # what GET /v1/contributions/{id} reads
+    assert store.get_rejection("c-10") is None
 
 
 def test_rejections_page(stores):

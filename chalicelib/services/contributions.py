@@ -388,10 +388,12 @@ def check_books(store: ContributionStore) -> list[BookCheck]:
 def rejected(
     store: ContributionStore, limit: int, cursor: str | None = None
 ) -> tuple[list[tuple[Rejection, bool]], str | None]:
-    """Rejections for the operator, each with whether its contribution has posted since."""
+    """Rejections for the operator, each with whether its contribution has posted since (never
+    for a reused contribution_id: the posting is the first body's, the rejected one never posts)."""
     page, next_cursor = store.rejections(limit, cursor)
     posted = store.posted({r.contribution_id for r in page if r.contribution_id})
-    return [(r, r.contribution_id in posted) for r in page], next_cursor
+    reused = ContributionIdReused.slug
+    return [(r, r.contribution_id in posted and r.reason != reused) for r in page], next_cursor
 
 
 class ContributionState(StrEnum):
