@@ -123,18 +123,10 @@ def serious_illness_eligibility(
     cov = coverage(InsuranceType.SERIOUS_ILLNESS, months, on, grace_months)
     waiting, interrupted = SeriousIllnessStatus.WAITING, SeriousIllnessStatus.INTERRUPTED
     if cov.months_paid == 0:
-        return SeriousIllnessEligibility(
-            waiting,
-            "No serious-illness contribution has been paid: the waiting period has not begun",
-            None,
-            None,
-        )
+        return SeriousIllnessEligibility(waiting, "No serious-illness contribution has been paid", None, None)
     # The latest interruption, in words (there is one whenever no month is paid since it).
-    broken = (
-        f"{cov.interruptions[-1]} was not paid within {grace_months} months after its end"
-        if cov.interruptions
-        else None
-    )
+    gap = cov.interruptions[-1] if cov.interruptions else None
+    broken = f"{gap} was not paid by {deadline(gap, grace_months).isoformat()}" if gap else None
     if cov.run_first_paid_on is None:
         return SeriousIllnessEligibility(
             interrupted, f"Serious-illness payment is interrupted: {broken}", None, None
@@ -144,7 +136,7 @@ def serious_illness_eligibility(
     if on >= eligible_from:
         return SeriousIllnessEligibility(
             SeriousIllnessStatus.ELIGIBLE,
-            f"Paid without an interruption since {cov.continuous_since}",
+            f"Paid without a gap since {cov.continuous_since}",
             since,
             eligible_from,
         )
