@@ -197,16 +197,11 @@ def through_the_handler(message_count: int, holder_count: int) -> None:
 
 
 def simulated(total: int, holders: int, shards: int) -> None:
-    from chalicelib.domain.contributions import (
-        Contribution,
-        ContributionPolicy,
-        InsuranceType,
-        Payer,
-        Period,
-        personal_account_share,
-    )
+    from chalicelib.domain.contribution_policy import ContributionPolicy, personal_account_share
+    from chalicelib.domain.contributions import Contribution, InsuranceType, Payer
     from chalicelib.domain.identifiers import Ssn
-    from chalicelib.services.ports import Posting
+    from chalicelib.domain.periods import Period
+    from chalicelib.services.contribution_ports import Posting
     from chalicelib.storage.contributions import posting_items, shard_of
 
     policy = ContributionPolicy()

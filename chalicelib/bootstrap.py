@@ -12,14 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from chalicelib.api.institution_cache import InstitutionCache
+from chalicelib.domain.contribution_policy import ContributionPolicy
 from chalicelib.domain.payments import PaymentPolicy
 from chalicelib.domain.settlement import DEFAULT_SETTLEMENT_POLICY, SettlementPolicy
 from chalicelib.services.clock import Clock, utc_now
+from chalicelib.services.contribution_ports import ContributionQueue, ContributionStore
+from chalicelib.services.contributions import load_policy
 from chalicelib.services.payment_ports import PaymentStore
 from chalicelib.services.ports import (
     CardStore,
-    ContributionQueue,
-    ContributionStore,
     IdempotencyStore,
     SecretSource,
 )
@@ -39,6 +40,7 @@ class Deps:
     new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
     payment_policy: PaymentPolicy = field(default_factory=PaymentPolicy)
     settlement_policy: SettlementPolicy = DEFAULT_SETTLEMENT_POLICY
+    contribution_policy: ContributionPolicy = field(default_factory=ContributionPolicy)
     # Token digest -> institution, for a short time (api/institution_cache.py explains).
     institutions: InstitutionCache = field(default_factory=InstitutionCache)
     # Inpatient stays (a store of its own; built lazily, so Deps over fakes pass their own).
@@ -76,6 +78,7 @@ def _build() -> Deps:
         payments=DynamoPaymentStore(),
         payment_policy=PaymentPolicy.from_setting(settings().payment_max_amount_fen),
         settlement_policy=SettlementPolicy.from_json(settings().settlement_policy),
+        contribution_policy=load_policy(settings().contribution_policy),
     )
 
 

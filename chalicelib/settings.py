@@ -36,8 +36,8 @@ class Settings:
     log_level: str
     # The SQS queue of contribution messages (POST /v1/contributions sends, the worker reads).
     contributions_queue: str
-    # JSON overrides of ContributionPolicy's defaults (retirement ages, personal-account
-    # shares; see chalicelib/domain/contributions.py). Empty or {}: the documented defaults.
+    # JSON overrides of ContributionPolicy's defaults (retirement ages, personal-account shares,
+    # late-payment grace; see chalicelib/domain/contribution_policy.py). Empty or {}: the defaults.
     contribution_policy: str
     # The largest card payment, in fen (domain/payments.py documents the default, 5,000,000).
     # Empty: the default.

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from chalicelib.domain.errors import DomainError, StorageBusy
 from chalicelib.services import contributions
-from chalicelib.services.ports import QueuedContribution
+from chalicelib.services.contribution_ports import QueuedContribution
 
 COLUMNS = ("contribution_id", "ssn", "period", "insurance", "payer", "employer_id", "amount_fen", "paid_at")
 OPTIONAL = {"employer_id"}

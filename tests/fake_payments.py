@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import UTC, date
 
 from chalicelib.domain.cards import CardState
-from chalicelib.domain.contributions import PaidMonth
+from chalicelib.domain.coverage import PaidMonth
 from chalicelib.domain.errors import ConcurrentUpdate, DuplicateDelivery
 from chalicelib.domain.holders import AccountState
 from chalicelib.domain.ledger import DayEntry

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import base64
 import threading
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import Any
 
 from chalicelib.domain.cards import Card, CardEvent
-from chalicelib.domain.contributions import CHINA, FundBook
+from chalicelib.domain.contributions import FundBook
 from chalicelib.domain.errors import AlreadyExists, ConcurrentUpdate, DuplicateDelivery, HolderNotFound
 from chalicelib.domain.holders import Account, Bank, Credential, Holder, Institution
+from chalicelib.domain.periods import china_date
+from chalicelib.services.contribution_ports import (
+    BookTotal,
+    ContributionQueue,
+    ContributionStore,
+    MonthRecord,
+    Posting,
+    QueuedContribution,
+    Rejection,
+)
 from chalicelib.services.ports import (
     IDEMPOTENCY_LABEL,
-    BookTotal,
     CardChange,
     CardRead,
     CardStore,
@@ -21,11 +31,7 @@ from chalicelib.services.ports import (
     HolderRead,
     IdempotencyRecord,
     IdempotencyStore,
-    MonthRecord,
-    Posting,
-    QueuedContribution,
     Registration,
-    Rejection,
     WebhookReceipt,
 )
 
@@ -217,7 +223,7 @@ class FakeSecrets:
             self.key = base64.b64decode(value)
 
 
-class FakeContributionStore:
+class FakeContributionStore(ContributionStore):
     """Postings over a FakeCardStore's holders and accounts, with the DynamoDB store's contract."""
 
     def __init__(self, cards: FakeCardStore, shards: int = 256) -> None:
@@ -230,7 +236,7 @@ class FakeContributionStore:
         self.fail_next: list[Exception] = []  # raised by the next post() calls, in order
         self.holder_reads = 0
 
-    def holders_by_ssn(self, ssn_digests: Any) -> dict[str, Holder]:
+    def holders_by_ssn(self, ssn_digests: Collection[str]) -> dict[str, Holder]:
         self.holder_reads += 1
         found = {}
         for digest in ssn_digests:
@@ -253,7 +259,7 @@ class FakeContributionStore:
             self.postings[posting.contribution_id] = posting
             key = (posting.person_id, month_key(posting.period, posting.insurance))
             month = self.month_records.get(key)
-            paid_on = posting.paid_at.astimezone(CHINA).date()
+            paid_on = china_date(posting.paid_at)
             self.month_records[key] = MonthRecord(
                 posting.person_id,
                 posting.insurance,
@@ -286,6 +292,9 @@ class FakeContributionStore:
                 receives=(first.receives if first else 0) + 1,
             )
 
+    def get_rejection(self, key: str) -> Rejection | None:
+        return self.rejected.get(key)
+
     def rejections(self, limit: int, cursor: str | None = None) -> tuple[list[Rejection], str | None]:
         keys = sorted(self.rejected)
         start = keys.index(cursor) + 1 if cursor in keys else 0
@@ -294,7 +303,7 @@ class FakeContributionStore:
         found = sorted((self.rejected[k] for k in page), key=lambda r: r.at, reverse=True)
         return found, (page[-1] if more and page else None)
 
-    def posted(self, contribution_ids: Any) -> set[str]:
+    def posted(self, contribution_ids: Collection[str]) -> set[str]:
         return {i for i in contribution_ids if i in self.postings}
 
     def months(self, person_id: str) -> list[MonthRecord]:
@@ -323,12 +332,12 @@ class FakeContributionStore:
         return totals
 
 
-class FakeContributionQueue:
+class FakeContributionQueue(ContributionQueue):
     def __init__(self) -> None:
         self.sent: list[QueuedContribution] = []
         self.fail: Exception | None = None
 
-    def send(self, messages: Any) -> None:
+    def send(self, messages: Sequence[QueuedContribution]) -> None:
         if self.fail is not None:
             raise self.fail
         self.sent.extend(messages)

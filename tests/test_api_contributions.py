@@ -218,11 +218,14 @@ def test_my_coverage_reports_continuity_and_serious_illness(api, world):
     assert api.get("/v1/me/coverage?on=2025-07-11", headers=world.auth("bob")).json["serious_illness"][
         "eligible"
     ]
-    later = api.get("/v1/me/coverage?on=2025-11-02", headers=world.auth("bob")).json
-    assert later["serious_illness"]["eligible"] is False  # October ended unpaid
+    # October unpaid: it may still be paid until 31 January (DEFAULT_GRACE_MONTHS), then it interrupts.
+    grace = api.get("/v1/me/coverage?on=2025-11-02", headers=world.auth("bob")).json
+    assert grace["serious_illness"]["eligible"] is True
+    later = api.get("/v1/me/coverage?on=2026-02-01", headers=world.auth("bob")).json
+    assert later["serious_illness"]["eligible"] is False
     by_type = {c["insurance"]: c for c in later["coverage"]}
     assert by_type["serious_illness"]["months_paid"] == 9
-    assert by_type["serious_illness"]["missing_months"] == ["2025-10"]
+    assert by_type["serious_illness"]["missing_months"] == ["2025-10", "2025-11", "2025-12", "2026-01"]
     assert by_type["serious_illness"]["book"] == "medical"
     assert by_type["pension"]["first_period"] == "2025-09" and by_type["pension"]["insured"] is False
     assert by_type["work_injury"]["months_paid"] == 0

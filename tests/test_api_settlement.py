@@ -8,7 +8,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from chalicelib.domain.contributions import InsuranceType, PaidMonth, Period
+from chalicelib.domain.contributions import InsuranceType
+from chalicelib.domain.coverage import PaidMonth
+from chalicelib.domain.periods import Period
 from chalicelib.domain.settlement import YearCounters
 from tests.payment_helpers import funded_holder
 

@@ -8,11 +8,13 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from moto import mock_aws
 
-from chalicelib.domain.contributions import FundBook, InsuranceType, Payer, Period
+from chalicelib.domain.contributions import FundBook, InsuranceType, Payer
 from chalicelib.domain.errors import ConcurrentUpdate, DuplicateDelivery, HolderNotFound
 from chalicelib.domain.holders import Participation
+from chalicelib.domain.periods import Period
 from chalicelib.services import admin
-from chalicelib.services.ports import BookTotal, CardChange, Posting, Rejection
+from chalicelib.services.contribution_ports import BookTotal, Posting, Rejection
+from chalicelib.services.ports import CardChange
 from sscard_ops.seed import make_ssn
 from tests.conftest import NOW
 from tests.fakes import FakeCardStore, FakeContributionStore
@@ -209,6 +211,8 @@ def test_rejections_are_kept_with_their_reason_and_counted(stores):
     )
     assert by_key["message:m-2"].contribution_id is None
     assert store.posted({"c-9"}) == set()
+    assert store.get_rejection("c-9") == again  # what GET /v1/contributions/{id} reads
+    assert store.get_rejection("c-10") is None
 
 
 def test_rejections_page(stores):

@@ -9,21 +9,15 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from chalicelib.domain import contributions as rules
-from chalicelib.domain.contributions import (
-    ALLOWED_TYPES,
-    BOOK_OF,
-    Contribution,
-    ContributionPolicy,
-    FundBook,
-    InsuranceType,
-    PaidMonth,
-    Payer,
-    Period,
-    add_months,
-)
+from chalicelib.domain import coverage as continuity
+from chalicelib.domain.contribution_policy import ContributionPolicy, personal_account_share
+from chalicelib.domain.contributions import BOOK_OF, Contribution, FundBook, InsuranceType, Payer
+from chalicelib.domain.coverage import PaidMonth, SeriousIllnessStatus
+from chalicelib.domain.eligibility import ALLOWED_TYPES, check_eligible, within_working_age
 from chalicelib.domain.errors import ContributionIneligible, InvalidContribution, InvalidSsn
 from chalicelib.domain.holders import Participation
 from chalicelib.domain.identifiers import Ssn
+from chalicelib.domain.periods import Period, add_months, months_between
 from sscard_ops.seed import make_ssn
 
 SSN = make_ssn("11010519900307123")
@@ -101,10 +95,10 @@ def test_eligibility_table(participation, insurance):
     allowed = insurance.value in {str(t) for t in EXPECTED[participation]}
     assert (insurance in ALLOWED_TYPES[participation]) is allowed
     if allowed:
-        rules.check_eligible(participation, ADULT, "male", c, POLICY)
+        check_eligible(participation, ADULT, "male", c, POLICY)
     else:
         with pytest.raises(ContributionIneligible, match=insurance.value):
-            rules.check_eligible(participation, ADULT, "male", c, POLICY)
+            check_eligible(participation, ADULT, "male", c, POLICY)
 
 
 @pytest.mark.parametrize(
@@ -123,10 +117,10 @@ def test_eligibility_table(participation, insurance):
 def test_who_may_pay(participation, payer, insurance, ok):
     c = contribution(insurance, payer)
     if ok:
-        rules.check_eligible(participation, ADULT, "female", c, POLICY)
+        check_eligible(participation, ADULT, "female", c, POLICY)
     else:
         with pytest.raises(ContributionIneligible):
-            rules.check_eligible(participation, ADULT, "female", c, POLICY)
+            check_eligible(participation, ADULT, "female", c, POLICY)
 
 
 # --- working age, at its edges ---------------------------------------------------------
@@ -158,15 +152,15 @@ def test_who_may_pay(participation, payer, insurance, ok):
     ],
 )
 def test_working_age_edges(sex, birth, period, within):
-    assert rules.within_working_age(birth, sex, Period.parse(period), POLICY) is within
+    assert within_working_age(birth, sex, Period.parse(period), POLICY) is within
     c = contribution(InsuranceType.PENSION, Payer.INDIVIDUAL, period)
     for participation in (Participation.INDIVIDUAL, Participation.FREELANCER):
         if within:
-            rules.check_eligible(participation, birth, sex, c, POLICY)
+            check_eligible(participation, birth, sex, c, POLICY)
         else:
             with pytest.raises(ContributionIneligible, match="working age"):
-                rules.check_eligible(participation, birth, sex, c, POLICY)
-    rules.check_eligible(
+                check_eligible(participation, birth, sex, c, POLICY)
+    check_eligible(
         Participation.EMPLOYEE,
         birth,
         sex,
@@ -180,8 +174,8 @@ def test_retirement_ages_are_configuration():
     c = contribution(InsuranceType.PENSION, Payer.INDIVIDUAL, "2026-04")
     born = date(1966, 3, 15)
     with pytest.raises(ContributionIneligible):
-        rules.check_eligible(Participation.FREELANCER, born, "male", c, POLICY)
-    rules.check_eligible(Participation.FREELANCER, born, "male", c, later)
+        check_eligible(Participation.FREELANCER, born, "male", c, POLICY)
+    check_eligible(Participation.FREELANCER, born, "male", c, later)
 
 
 @pytest.mark.parametrize(
@@ -206,29 +200,25 @@ def test_a_bad_policy_is_refused_at_load(bad):
 
 def test_personal_account_share_defaults():
     assert (
-        rules.personal_account_share(
-            contribution(InsuranceType.MEDICAL, Payer.EMPLOYEE, amount=4_001), POLICY
-        )
+        personal_account_share(contribution(InsuranceType.MEDICAL, Payer.EMPLOYEE, amount=4_001), POLICY)
         == 4_001
     )
-    assert rules.personal_account_share(contribution(InsuranceType.MEDICAL, Payer.EMPLOYER), POLICY) == 0
+    assert personal_account_share(contribution(InsuranceType.MEDICAL, Payer.EMPLOYER), POLICY) == 0
     assert (
-        rules.personal_account_share(
-            contribution(InsuranceType.MEDICAL, Payer.INDIVIDUAL, amount=10_003), POLICY
-        )
+        personal_account_share(contribution(InsuranceType.MEDICAL, Payer.INDIVIDUAL, amount=10_003), POLICY)
         == 2_500
     )
     for other in (InsuranceType.MATERNITY, InsuranceType.SERIOUS_ILLNESS, InsuranceType.PENSION):
-        assert rules.personal_account_share(contribution(other, Payer.INDIVIDUAL), POLICY) == 0
+        assert personal_account_share(contribution(other, Payer.INDIVIDUAL), POLICY) == 0
     thirty = ContributionPolicy.from_mapping({"personal_account_bp": {"employer": 3_000}})
-    assert rules.personal_account_share(contribution(InsuranceType.MEDICAL, Payer.EMPLOYER), thirty) == 3_000
+    assert personal_account_share(contribution(InsuranceType.MEDICAL, Payer.EMPLOYER), thirty) == 3_000
     assert thirty.personal_account_bp[Payer.EMPLOYEE] == 10_000  # the others keep their defaults
 
 
 @given(amount=st.integers(1, rules.MAX_AMOUNT_FEN), bp=st.integers(0, 10_000))
 def test_the_share_is_whole_fen_and_never_more_than_paid(amount, bp):
     policy = ContributionPolicy.from_mapping({"personal_account_bp": {"individual": bp}})
-    share = rules.personal_account_share(
+    share = personal_account_share(
         contribution(InsuranceType.MEDICAL, Payer.INDIVIDUAL, amount=amount), policy
     )
     assert isinstance(share, int) and 0 <= share <= amount
@@ -304,11 +294,13 @@ def test_add_months_clamps_to_the_month_end(day, months, expected):
     assert add_months(day, months) == expected
 
 
-# --- serious illness: 6 months, continuity, gaps --------------------------------------
+# --- serious illness: 6 months, continuity judged by when each month was paid -----------
+
+WAITING, INTERRUPTED = SeriousIllnessStatus.WAITING, SeriousIllnessStatus.INTERRUPTED
 
 
-def paid(*months: tuple[str, date]) -> list[PaidMonth]:
-    return [PaidMonth(SI, Period.parse(p), 1_000, on) for p, on in months]
+def paid(*months: tuple[str, date], insurance: InsuranceType = SI) -> list[PaidMonth]:
+    return [PaidMonth(insurance, Period.parse(p), 1_000, on) for p, on in months]
 
 
 def run(first: str, count: int, day: int = 10) -> list[PaidMonth]:
@@ -318,44 +310,108 @@ def run(first: str, count: int, day: int = 10) -> list[PaidMonth]:
     ]
 
 
+def eligibility(months, on, grace=3):
+    return continuity.serious_illness_eligibility(months, on, grace)
+
+
 def test_six_month_boundary_exactly():
     months = run("2026-01", 12, day=15)  # first payment 2026-01-15, then every month
-    on_boundary = rules.serious_illness_eligibility(months, date(2026, 7, 15))
+    on_boundary = eligibility(months, date(2026, 7, 15))
     assert not on_boundary.eligible  # exactly six months is not MORE than six months
-    assert on_boundary.eligible_from == date(2026, 7, 16)
-    assert rules.serious_illness_eligibility(months, date(2026, 7, 16)).eligible
-    assert not rules.serious_illness_eligibility(months, date(2026, 1, 14)).eligible
+    assert on_boundary.status is WAITING and on_boundary.eligible_from == date(2026, 7, 16)
+    assert eligibility(months, date(2026, 7, 16)).status is SeriousIllnessStatus.ELIGIBLE
+    assert not eligibility(months, date(2026, 1, 14)).eligible
 
 
-def test_a_gap_restarts_the_wait_from_the_next_payment():
+def test_a_back_paid_gap_leaves_the_interruption_standing():
+    """Issue #14: January paid on 2025-01-05, February to September unpaid, monthly from
+    October, then February to September back-paid on 2025-12-01."""
+    months = paid(
+        ("2025-01", date(2025, 1, 5)),
+        *[(f"2025-{m:02d}", date(2025, 12, 1)) for m in range(2, 10)],
+        *[(f"2025-{m:02d}", date(2025, m, 5)) for m in range(10, 13)],
+        *[(f"2026-{m:02d}", date(2026, m, 5)) for m in range(1, 6)],
+    )
+    on = eligibility(months, date(2025, 12, 2))
+    assert not on.eligible and on.status is WAITING
+    # February to August were paid more than 3 months after their end: each an interruption;
+    # September (due by 31 December) was paid in time. The wait restarts at October's payment.
+    assert on.waiting_since == date(2025, 10, 5) and on.eligible_from == date(2026, 4, 6)
+    assert "2025-08" in on.reason
+    cov = continuity.coverage(SI, months, date(2025, 12, 2))
+    assert cov.months_paid == 11 and cov.missing == ()  # the record is filled...
+    assert cov.interruptions == tuple(Period(2025, m) for m in range(2, 9))  # ...the interruptions stand
+    assert cov.continuous_since == Period(2025, 9)
+    assert not eligibility(months, date(2026, 4, 5)).eligible
+    assert eligibility(months, date(2026, 4, 6)).eligible
+    # Before the back payment the holder was interrupted, with nothing paid since the gap.
+    gap = eligibility(months, date(2025, 6, 1))
+    assert gap.status is INTERRUPTED and "2025-02" in gap.reason and gap.waiting_since is None
+
+
+def quarter_end_payer() -> list[PaidMonth]:
+    """Each quarter's three months paid on the 20th of its last month, from Q1 2025."""
+    return [
+        PaidMonth(SI, Period(year, q * 3 + k), 1_000, date(year, q * 3 + 3, 20))
+        for year in (2025, 2026)
+        for q in range(4)
+        for k in (1, 2, 3)
+    ]
+
+
+def test_a_quarter_end_payer_in_arrears_stays_continuous():
+    """Issue #14: January to March paid on 03-20 is not 'broken: 2026-01 is not paid' on 02-10."""
+    months = quarter_end_payer()
+    for day in (date(2026, 2, 10), date(2026, 3, 20), date(2026, 4, 30), date(2026, 12, 31)):
+        result = eligibility(months, day)
+        assert result.eligible, (day, result)
+        assert result.waiting_since == date(2025, 3, 20)
+    assert eligibility(months, date(2025, 9, 20)).status is WAITING  # 6 months from 2025-03-20
+    assert eligibility(months, date(2025, 9, 21)).eligible
+    cov = continuity.coverage(SI, months, date(2026, 2, 10))
+    assert cov.missing == (Period(2026, 1),) and cov.interruptions == ()
+
+
+def test_the_grace_is_policy():
+    months = quarter_end_payer()
+    strict = eligibility(months, date(2026, 2, 10), grace=0)  # due within its own month
+    assert strict.status is INTERRUPTED and "2026-01" in strict.reason
+    # With one month, each quarter's first month is paid late: the wait restarts every quarter.
+    assert eligibility(months, date(2026, 2, 10), grace=1).status is WAITING
+    assert eligibility(months, date(2026, 2, 10), grace=2).eligible  # the first month due by the 3rd's end
+    assert ContributionPolicy().late_payment_grace_months == 3
+    assert ContributionPolicy.from_mapping({"late_payment_grace_months": 1}).late_payment_grace_months == 1
+
+
+def test_an_unpaid_month_interrupts_when_its_grace_ends_and_the_wait_restarts():
     months = [m for m in run("2025-01", 24, day=5) if m.period != Period(2025, 9)]
-    before_gap = rules.serious_illness_eligibility(months, date(2025, 9, 20))
-    assert before_gap.eligible  # September is still payable during September
-    broken = rules.serious_illness_eligibility(months, date(2025, 10, 4))
-    assert not broken.eligible and "2025-09" in broken.reason  # October 4: September ended unpaid
-    restarted = rules.serious_illness_eligibility(months, date(2025, 10, 5))
-    assert not restarted.eligible and restarted.waiting_since == date(2025, 10, 5)
-    assert not rules.serious_illness_eligibility(months, date(2026, 4, 5)).eligible
-    assert rules.serious_illness_eligibility(months, date(2026, 4, 6)).eligible
+    assert eligibility(months, date(2025, 10, 4)).eligible  # September may still be paid
+    assert eligibility(months, date(2025, 12, 31)).eligible  # ...until 31 December
+    restarted = eligibility(months, date(2026, 1, 1))
+    assert restarted.status is WAITING and "2025-09" in restarted.reason
+    assert restarted.waiting_since == date(2025, 10, 5)  # the first payment after the gap
+    assert not eligibility(months, date(2026, 4, 5)).eligible
+    assert eligibility(months, date(2026, 4, 6)).eligible
 
 
-def test_the_current_month_may_still_be_paid_but_the_previous_one_must_be():
+def test_a_payer_who_stops_is_interrupted_once_the_grace_of_the_first_unpaid_month_ends():
     months = run("2025-01", 10)  # January to October 2025
-    assert rules.serious_illness_eligibility(months, date(2025, 11, 30)).eligible
-    lapsed = rules.serious_illness_eligibility(months, date(2025, 12, 1))
-    assert not lapsed.eligible and "2025-11" in lapsed.reason
+    assert eligibility(months, date(2026, 2, 28)).eligible  # November due by 28 February
+    lapsed = eligibility(months, date(2026, 3, 1))
+    assert lapsed.status is INTERRUPTED and "2025-11" in lapsed.reason
+    assert (lapsed.waiting_since, lapsed.eligible_from) == (None, None)
 
 
 def test_payments_made_after_the_date_do_not_count_on_it():
     months = paid(("2026-01", date(2026, 1, 10)), ("2026-02", date(2026, 3, 20)))
-    assert rules.coverage(SI, months, date(2026, 3, 1)).missing == (Period(2026, 2),)
-    assert rules.coverage(SI, months, date(2026, 3, 21)).missing == ()
+    assert continuity.coverage(SI, months, date(2026, 3, 1)).missing == (Period(2026, 2),)
+    assert continuity.coverage(SI, months, date(2026, 3, 21)).missing == ()
 
 
 def test_no_payment_no_coverage():
-    none = rules.serious_illness_eligibility([], date(2026, 1, 1))
-    assert not none.eligible and none.waiting_since is None
-    cov = rules.coverage(InsuranceType.PENSION, [], date(2026, 1, 1))
+    none = eligibility([], date(2026, 1, 1))
+    assert none.status is WAITING and none.waiting_since is None
+    cov = continuity.coverage(InsuranceType.PENSION, [], date(2026, 1, 1))
     assert cov.months_paid == 0 and not cov.insured
 
 
@@ -366,57 +422,116 @@ def test_coverage_reports_months_first_payment_and_gaps():
         ("2026-02", date(2026, 2, 4)),
         ("2026-03", date(2026, 3, 1)),
     )
-    cov = rules.coverage(SI, months, date(2026, 3, 10))
+    cov = continuity.coverage(SI, months, date(2026, 3, 10))
     assert cov.months_paid == 4 and cov.first_paid_on == date(2025, 11, 3)
     assert (cov.first_period, cov.last_period) == (Period(2025, 11), Period(2026, 3))
-    assert cov.missing == (Period(2026, 1),)
-    assert cov.continuous_since == Period(2026, 2) and cov.run_first_paid_on == date(2026, 2, 4)
+    assert cov.missing == (Period(2026, 1),) and cov.interruptions == ()  # January: due by 30 April
+    assert cov.continuous_since == Period(2025, 11) and cov.run_first_paid_on == date(2025, 11, 3)
     assert cov.insured
+    later = continuity.coverage(SI, months, date(2026, 5, 1))
+    assert later.interruptions == (Period(2026, 1),)
+    assert later.continuous_since == Period(2026, 2) and later.run_first_paid_on == date(2026, 2, 4)
+
+
+@pytest.mark.parametrize(
+    ("day", "in_force"),
+    [
+        (date(2026, 1, 9), False),  # before the payment
+        (date(2026, 1, 10), True),
+        (date(2026, 4, 30), True),  # January covers three months after it
+        (date(2026, 5, 1), False),
+    ],
+)
+def test_medical_in_force_covers_the_month_and_three_after(day, in_force):
+    months = paid(("2026-01", date(2026, 1, 10)), insurance=InsuranceType.MEDICAL)
+    assert continuity.medical_in_force(months, day) is in_force
+    assert continuity.coverage(InsuranceType.MEDICAL, months, day).insured is in_force
+
+
+def test_medical_in_force_counts_only_medical_and_months_up_to_the_day():
+    ahead = paid(("2026-06", date(2026, 1, 10)), insurance=InsuranceType.MEDICAL)  # paid ahead
+    assert not continuity.medical_in_force(ahead, date(2026, 1, 15))
+    assert continuity.medical_in_force(ahead, date(2026, 6, 1))
+    other = paid(("2026-01", date(2026, 1, 10)), insurance=InsuranceType.MATERNITY)
+    assert not continuity.medical_in_force(other, date(2026, 1, 15))
+    january = paid(("2026-01", date(2026, 1, 10)), insurance=InsuranceType.MEDICAL)
+    assert not continuity.medical_in_force(january, date(2026, 2, 1), grace_months=0)
+
+
+# --- serious illness: properties ---------------------------------------------------------
 
 
 @st.composite
 def payment_histories(draw):
-    """Months paid from a start, each on a day of its own month, with some months skipped."""
+    """Months paid from a start, each 0 to 8 months after its own month, some never paid."""
     start = Period(2020, 1).shift(draw(st.integers(0, 60)))
     length = draw(st.integers(1, 30))
     skipped = draw(st.sets(st.integers(0, length - 1), max_size=4))
-    months = [
-        PaidMonth(SI, start.shift(i), 1_000, start.shift(i).first_day.replace(day=draw(st.integers(1, 28))))
-        for i in range(length)
-        if i not in skipped
-    ]
+    months = []
+    for i in range(length):
+        if i in skipped:
+            continue
+        period = start.shift(i)
+        paid_in = period.shift(draw(st.integers(0, 8)))
+        months.append(PaidMonth(SI, period, 1_000, paid_in.first_day.replace(day=draw(st.integers(1, 28)))))
     assume(months)
     return months
 
 
-@given(payment_histories(), st.integers(0, 40 * 31))
-def test_eligible_exactly_when_unbroken_and_the_first_payment_of_the_run_is_over_six_months_old(months, days):
+@given(payment_histories(), st.integers(0, 40 * 31), st.integers(0, 6))
+def test_a_month_paid_after_its_grace_changes_nothing_about_eligibility(months, days, grace):
     first = min(m.first_paid_on for m in months)
     on = first + timedelta(days=days)
-    by_period = {m.period: m for m in months if m.first_paid_on <= on}
-    current = Period.of(on)
-    # The run that reaches the date's month or the one before, walked back to its first month.
-    end = current if current in by_period else current.prev()
-    expected = False
-    if end in by_period:
-        start = end
-        while start.prev() in by_period:
-            start = start.prev()
-        waiting_since = min(
-            by_period[start.shift(i)].first_paid_on for i in range(end.index - start.index + 1)
-        )
-        expected = on > add_months(waiting_since, 6)
-        # Every month from the run's start up to the month before the date is paid.
-        assert all(start.shift(i) in by_period for i in range(current.index - start.index))
-    assert rules.serious_illness_eligibility(months, on).eligible is expected
+    before = eligibility(months, on, grace)
+    paid_periods = {m.period for m in months}
+    # Back-pay every unpaid month since the first, each the day after its grace ended (by `on`).
+    late = [
+        PaidMonth(SI, p, 1_000, continuity.deadline(p, grace) + timedelta(days=1))
+        for p in months_between(min(paid_periods), Period.of(on))
+        if p not in paid_periods and continuity.deadline(p, grace) < on
+    ]
+    assert eligibility([*months, *late], on, grace) == before
+
+
+@given(payment_histories(), st.integers(0, 40 * 31), st.integers(1, 400))
+def test_payments_made_after_the_day_change_nothing_on_it(months, days, after):
+    on = min(m.first_paid_on for m in months) + timedelta(days=days)
+    counted = [m for m in months if m.first_paid_on <= on]
+    assert eligibility(months, on) == eligibility(counted, on)
+    later = PaidMonth(SI, Period.of(on), 1_000, on + timedelta(days=after))
+    assert eligibility([*counted, later], on) == eligibility(counted, on)
+
+
+@given(
+    st.integers(2020 * 12, 2030 * 12),
+    st.lists(st.integers(0, 3), min_size=1, max_size=30),
+    st.integers(1, 28),
+    st.integers(0, 40 * 31),
+)
+def test_a_payer_within_the_grace_is_eligible_exactly_six_months_after_the_first_payment(
+    start, lateness, day, days
+):
+    first_month = Period.from_index(start)
+    months = [
+        PaidMonth(SI, first_month.shift(i), 1_000, first_month.shift(i + late).first_day.replace(day=day))
+        for i, late in enumerate(lateness)
+    ]
+    first_paid = min(m.first_paid_on for m in months)
+    on = first_paid + timedelta(days=days)
+    # While every month so far is paid within its grace (or may still be), nothing interrupts.
+    assume(on <= continuity.deadline(first_month.shift(len(lateness))))
+    result = eligibility(months, on)
+    assert result.status is not INTERRUPTED
+    assert result.eligible is (on > add_months(first_paid, 6))
+    assert result.waiting_since == first_paid
 
 
 @given(payment_histories())
 def test_eligibility_starts_the_day_after_six_months_for_an_unbroken_payer(months):
     start = min(m.period for m in months)
     steady = run(str(start), 40, day=months[0].first_paid_on.day)
-    result = rules.serious_illness_eligibility(steady, steady[0].first_paid_on)
+    result = eligibility(steady, steady[0].first_paid_on)
     boundary = add_months(steady[0].first_paid_on, 6)
     assert result.eligible_from == boundary + timedelta(days=1)
-    assert not rules.serious_illness_eligibility(steady, boundary).eligible
-    assert rules.serious_illness_eligibility(steady, boundary + timedelta(days=1)).eligible
+    assert not eligibility(steady, boundary).eligible
+    assert eligibility(steady, boundary + timedelta(days=1)).eligible

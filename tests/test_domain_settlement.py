@@ -16,8 +16,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.domain.contributions import InsuranceType, PaidMonth, Period
+from chalicelib.domain.contributions import InsuranceType
+from chalicelib.domain.coverage import PaidMonth
 from chalicelib.domain.holders import InstitutionKind
+from chalicelib.domain.periods import Period
 from chalicelib.domain.settlement import (
     DEFAULT_SETTLEMENT_POLICY,
     ELIGIBLE,

@@ -3,18 +3,24 @@ and over PynamoDB on moto: partial batch failures, redelivery, rejections, passi
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from contextlib import contextmanager
+from dataclasses import replace
 
 import pytest
 from chalice.test import Client
 from moto import mock_aws
 
 import app as app_module
+from chalicelib.domain.contribution_policy import ContributionPolicy
 from chalicelib.domain.contributions import FundBook
-from chalicelib.domain.errors import ConcurrentUpdate, StorageBusy
-from chalicelib.services.ports import BookTotal
+from chalicelib.domain.errors import ConcurrentUpdate, InvalidContribution, StorageBusy
+from chalicelib.domain.holders import Participation
+from chalicelib.services import admin, contributions
+from chalicelib.services.contribution_ports import BookTotal
+from chalicelib.services.contributions import ContributionState, ContributionStatus
 from chalicelib.settings import settings
 from tests.conftest import NOW
 from tests.contribution_helpers import failures, install, message, record, sqs_event
@@ -114,9 +120,6 @@ def test_messages_that_can_never_post_are_recorded_with_reasons_and_reported(wor
 
 
 def test_a_holder_enrolled_between_receives_is_posted_on_the_next_one(world, lambda_client):
-    from chalicelib.domain.holders import Participation
-    from chalicelib.services import admin
-
     late = message("11010519491231002X", "c-late")
     first = record(late)
     assert failures(invoke(lambda_client, sqs_event(first))) == [first["messageId"]]
@@ -193,6 +196,146 @@ def test_holder_lookup_failure_fails_only_the_decidable_part(world, lambda_clien
     assert failures(invoke(lambda_client, sqs_event(*batch))) == [r["messageId"] for r in batch]
     assert world.contributions.postings == {}
     assert len(world.contributions.rejected) == 1  # the invalid one is recorded all the same
+
+
+# --- a contribution_id reused with another body --------------------------------------------
+
+
+def test_a_contribution_id_reused_with_another_body_is_rejected_and_changes_nothing(world, lambda_client):
+    """Issue #14: 80,000 fen, then 1 fen under the same id was silently a duplicate."""
+    alice = world.seeded.holders["alice"]
+    first = record(message(alice.ssn, "c-1", insurance="medical", payer="employee", amount_fen=80_000))
+    assert failures(invoke(lambda_client, sqs_event(first))) == []
+    store = world.contributions
+    books, months = store.book_totals(), store.months(alice.person_id)
+    balance = world.store.get_account(alice.person_id).balance_fen
+    reused = record(message(alice.ssn, "c-1", insurance="medical", payer="employee", amount_fen=1))
+    assert failures(invoke(lambda_client, sqs_event(reused))) == [reused["messageId"]]
+    rejection = store.rejected["c-1"]
+    assert rejection.reason == "contribution-id-reused" and "amount_fen" in rejection.detail
+    assert rejection.message_id == reused["messageId"] and rejection.source == "COLLECTION"
+    assert store.book_totals() == books and store.months(alice.person_id) == months
+    assert world.store.get_account(alice.person_id).balance_fen == balance
+    assert store.postings["c-1"].amount_fen == 80_000
+    # The operator's list: the rejected body never posts, so it is not "posted since".
+    [(listed, posted_since)], _ = contributions.rejected(store, 10)
+    assert listed.key == "c-1" and posted_since is False
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("period", "2025-12"),
+        ("insurance", "pension"),
+        ("payer", "employer"),
+        ("paid_at", "2026-01-16T10:00:00+08:00"),
+        ("employer_id", "EMP-002"),
+    ],
+)
+def test_any_other_field_of_the_body_makes_it_a_reuse(world, lambda_client, field, value):
+    alice = world.seeded.holders["alice"]
+    body = message(alice.ssn, "c-1", insurance="medical", payer="employee", employer_id=None)
+    assert failures(invoke(lambda_client, sqs_event(record(body)))) == []
+    changed = {**body, field: value}
+    if field == "payer":
+        changed["employer_id"] = "EMP-001"
+    assert failures(invoke(lambda_client, sqs_event(record(changed)))) != []
+    assert world.contributions.rejected["c-1"].reason == "contribution-id-reused"
+    assert field in world.contributions.rejected["c-1"].detail
+
+
+def test_a_reused_id_naming_another_holder_is_a_reuse_even_when_that_holder_is_unknown(world, lambda_client):
+    alice, bob = world.seeded.holders["alice"], world.seeded.holders["bob"]
+    assert failures(invoke(lambda_client, sqs_event(record(message(alice.ssn, "c-1"))))) == []
+    for other in (bob.ssn, "11010519491231002X"):  # enrolled, and nobody
+        invoke(lambda_client, sqs_event(record(message(other, "c-1", payer="employer"))))
+        rejection = world.contributions.rejected["c-1"]
+        assert rejection.reason == "contribution-id-reused" and "ssn" in rejection.detail
+    assert [p.person_id for p in world.contributions.postings.values()] == [alice.person_id]
+
+
+def test_the_same_body_sent_again_stays_a_silent_duplicate(world, lambda_client):
+    alice = world.seeded.holders["alice"]
+    body = message(alice.ssn, "c-1", paid_at="2026-01-15T10:00:00+08:00")
+    assert failures(invoke(lambda_client, sqs_event(record(body)))) == []
+    # Sent again in a new message, paid_at written in UTC: the same instant, the same body.
+    again = record({**body, "paid_at": "2026-01-15T02:00:00Z"})
+    assert failures(invoke(lambda_client, sqs_event(again))) == []
+    assert world.contributions.rejected == {} and len(world.contributions.postings) == 1
+
+
+def test_a_redelivery_decided_under_changed_rules_stays_a_duplicate(world):
+    """Posted for a freelancer, redelivered after the holder became an employee (who may not
+    pay as an individual): nothing to reject, it posted."""
+    bob = world.seeded.holders["bob"]
+    body = json.dumps(message(bob.ssn, "c-bob", payer="individual", employer_id=None))
+    store = world.contributions
+
+    def deliver(message_id):
+        return contributions.post_batch(
+            [contributions.Delivery(message_id, body, "COLLECTION")],
+            store=store,
+            hashing_key=world.secrets.hashing_key(),
+            policy=ContributionPolicy(),
+            at=NOW,
+        )
+
+    [posted] = deliver("m-1")
+    assert posted.outcome is contributions.Outcome.POSTED
+    holder = world.store.holders[bob.person_id]
+    world.store.holders[bob.person_id] = replace(holder, participation=Participation.EMPLOYEE)
+    [again] = deliver("m-2")
+    assert again.outcome is contributions.Outcome.DUPLICATE and store.rejected == {}
+
+
+# --- what the collection system sees: GET /v1/contributions/{contribution_id} -------------------
+
+
+def status(world, contribution_id, sender="COLLECTION"):
+    return contributions.contribution_status(world.contributions, contribution_id, sender)
+
+
+def test_the_sender_sees_posted_and_another_system_sees_unknown(world, lambda_client):
+    alice = world.seeded.holders["alice"]
+    assert status(world, "c-1").state is ContributionState.UNKNOWN  # not delivered yet
+    invoke(lambda_client, sqs_event(record(message(alice.ssn, "c-1"))))
+    mine = status(world, "c-1")
+    assert (mine.state, mine.reason, mine.posted_at) == (ContributionState.POSTED, None, NOW)
+    assert status(world, "c-1", sender="OTHER-SYSTEM") == ContributionStatus("c-1", ContributionState.UNKNOWN)
+
+
+def test_the_sender_sees_a_rejection_with_its_reason_until_it_posts(world, lambda_client):
+    late = message("11010519491231002X", "c-late")
+    invoke(lambda_client, sqs_event(record(late)))
+    refused = status(world, "c-late")
+    assert refused.state is ContributionState.REJECTED and refused.reason == "holder-not-found"
+    assert refused.detail and refused.posted_at is None
+    assert status(world, "c-late", sender="OTHER-SYSTEM").state is ContributionState.UNKNOWN
+    admin.enroll_holder(
+        world.store, world.secrets.hashing_key(), late["ssn"], "Late", Participation.EMPLOYEE, NOW
+    )
+    invoke(lambda_client, sqs_event(record(late)))
+    assert status(world, "c-late").state is ContributionState.POSTED
+
+
+def test_a_reuse_reads_as_rejected_for_the_system_that_reused_the_id(world, lambda_client):
+    alice = world.seeded.holders["alice"]
+    invoke(lambda_client, sqs_event(record(message(alice.ssn, "c-1"), source="COLLECTION")))
+    invoke(lambda_client, sqs_event(record(message(alice.ssn, "c-1", amount_fen=1), source="COLLECTION")))
+    reused = status(world, "c-1")
+    assert (reused.state, reused.reason) == (ContributionState.REJECTED, "contribution-id-reused")
+    assert reused.posted_at == NOW  # its first body posted, and stands
+    # Another system reusing the id: it sees its rejection; the first sender still sees posted.
+    invoke(lambda_client, sqs_event(record(message(alice.ssn, "c-1", amount_fen=2), source="OTHER")))
+    assert status(world, "c-1", sender="OTHER").reason == "contribution-id-reused"
+    assert status(world, "c-1", sender="OTHER").posted_at is None
+    assert status(world, "c-1").state is ContributionState.POSTED
+
+
+@pytest.mark.parametrize("bad", ["", "a b", "c-1\n", "\uff43-1", "x" * 129])
+def test_an_id_no_message_could_carry_is_invalid(world, bad):
+    with pytest.raises(InvalidContribution):
+        status(world, bad)
 
 
 # --- the same, over PynamoDB on moto ------------------------------------------------------
@@ -272,6 +415,28 @@ def test_over_dynamodb_one_write_per_message_and_redelivery_changes_nothing(lamb
         assert world.store.get_account(alice.person_id).balance_fen == balance
         [rejection], _ = store.rejections(10)
         assert rejection.key == "c-poison" and rejection.reason == "invalid-contribution"
+
+
+def test_over_dynamodb_a_reused_id_is_one_more_read_and_changes_nothing(lambda_client, monkeypatch):
+    with dynamo_world() as world:
+        alice = world.seeded.holders["alice"]
+        body = message(alice.ssn, "c-1", insurance="medical", payer="employee", amount_fen=80_000)
+        assert failures(invoke(lambda_client, sqs_event(record(body)))) == []
+        store = world.contributions
+        books, balance = store.book_totals(), world.store.get_account(alice.person_id).balance_fen
+        counter = CallCounter(monkeypatch)
+        reused = record({**body, "amount_fen": 1})
+        assert failures(invoke(lambda_client, sqs_event(reused))) == [reused["messageId"]]
+        # The failed conditional put, the first posting read to compare, the rejection record.
+        assert counter.calls == Counter({"TransactWriteItems": 1, "GetItem": 1, "UpdateItem": 1})
+        assert store.book_totals() == books
+        assert world.store.get_account(alice.person_id).balance_fen == balance
+        seen = contributions.contribution_status(store, "c-1", "COLLECTION")
+        assert (seen.state, seen.reason) == (ContributionState.REJECTED, "contribution-id-reused")
+        counter.calls.clear()
+        assert failures(invoke(lambda_client, sqs_event(record(body)))) == []  # the same body: duplicate
+        assert counter.calls == Counter({"TransactWriteItems": 1, "GetItem": 1})
+        assert store.get_rejection("c-1").receives == 1
 
 
 # --- two batches at once, over the locked moto server (real threads) -----------------------

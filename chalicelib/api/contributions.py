@@ -7,12 +7,13 @@ import re
 from chalice.app import Blueprint
 from pydantic import Field
 
-from chalicelib.domain.contributions import BOOK_OF, china_date
+from chalicelib.domain.contributions import BOOK_OF
 from chalicelib.domain.errors import DomainError, InvalidContribution
 from chalicelib.domain.holders import InstitutionKind
 from chalicelib.domain.identifiers import parse_day
+from chalicelib.domain.periods import china_date
 from chalicelib.services import contributions
-from chalicelib.services.ports import QueuedContribution
+from chalicelib.services.contribution_ports import QueuedContribution
 
 from .auth import MOBILE
 from .contribution_schemas import (
@@ -155,7 +156,7 @@ def my_contributions(call: Call[None, MyContributionsQuery]) -> MyContributionsA
 def my_coverage(call: Call[None, CoverageQuery]) -> MyCoverageAnswer:
     d = call.deps
     on = parse_day(call.query.on) if call.query.on else china_date(d.clock())
-    report = contributions.coverage_of(d.contributions, call.person_id, on)
+    report = contributions.coverage_of(d.contributions, call.person_id, on, d.contribution_policy)
     si = report.serious_illness
     return MyCoverageAnswer(
         on=report.on,

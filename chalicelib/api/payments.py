@@ -18,11 +18,11 @@ import re
 from chalice.app import Blueprint
 from pydantic import Field
 
-from chalicelib.domain.contributions import china_date
 from chalicelib.domain.holders import InstitutionKind
 from chalicelib.domain.identifiers import parse_card_no, parse_day
 from chalicelib.domain.ledger import DayEntry
 from chalicelib.domain.payments import DayFigures, Payment, Reconciliation
+from chalicelib.domain.periods import china_date
 from chalicelib.domain.settlement import SelfPay, Settlement
 from chalicelib.services import payments
 from chalicelib.services.idempotency import RETENTION_SECONDS, Outcome

@@ -159,6 +159,13 @@ class ContributionIneligible(DomainError):
     title = "The holder is not eligible for this contribution"
 
 
+class ContributionIdReused(DomainError):
+    """A contribution_id that posted before, sent again with another body: it changes nothing."""
+
+    slug = "contribution-id-reused"
+    title = "The contribution_id was posted before with another body"
+
+
 class StorageBusy(DomainError):
     """Throttled or conflicting: safe to retry later."""
 

@@ -47,13 +47,8 @@ from datetime import date
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from .contributions import (
-    InsuranceType,
-    PaidMonth,
-    Period,
-    coverage,
-    serious_illness_eligibility,
-)
+from .contributions import InsuranceType
+from .coverage import PaidMonth, SeriousIllnessStatus, coverage, medical_in_force, serious_illness_eligibility
 from .errors import DomainError, InvalidInput
 from .holders import InstitutionKind
 
@@ -228,13 +223,7 @@ class SettlementPolicy:
 
     def medical_in_force(self, months: Iterable[PaidMonth], on: date) -> bool:
         """A medical contribution paid by `on` covers its month or one of the grace months before."""
-        current = Period.of(on)
-        return any(
-            m.insurance is InsuranceType.MEDICAL
-            and m.first_paid_on <= on
-            and 0 <= current.index - m.period.index <= self.in_force_grace_months
-            for m in months
-        )
+        return medical_in_force(months, on, self.in_force_grace_months)
 
     def check_stay_amount(self, amount_fen: int) -> int:
         """A discharge settles the stay's total in one payment, up to max_stay_fen."""
@@ -309,17 +298,16 @@ class SeriousIllnessOnDay:
 
     @classmethod
     def of(cls, months: Iterable[PaidMonth], on: date) -> SeriousIllnessOnDay:
-        """From the holder's paid months, by the contribution rules (counting payments made by `on`)."""
+        """From the holder's paid months, by the contribution rules (domain/coverage.py)."""
         paid = list(months)
         verdict = serious_illness_eligibility(paid, on)
-        if verdict.eligible:
+        if verdict.status is SeriousIllnessStatus.ELIGIBLE:
             return cls(SeriousIllnessStanding.ELIGIBLE, verdict.reason)
-        cov = coverage(InsuranceType.SERIOUS_ILLNESS, paid, on)
-        if cov.months_paid == 0:
+        if verdict.status is SeriousIllnessStatus.INTERRUPTED:
+            return cls(SeriousIllnessStanding.INTERRUPTED, verdict.reason)
+        if coverage(InsuranceType.SERIOUS_ILLNESS, paid, on).months_paid == 0:
             return cls(SeriousIllnessStanding.NOT_INSURED, verdict.reason)
-        restarted = cov.run_first_paid_on is None or cov.run_first_paid_on != cov.first_paid_on
-        standing = SeriousIllnessStanding.INTERRUPTED if restarted else SeriousIllnessStanding.WAITING
-        return cls(standing, verdict.reason)
+        return cls(SeriousIllnessStanding.WAITING, verdict.reason)
 
 
 ELIGIBLE = SeriousIllnessOnDay(SeriousIllnessStanding.ELIGIBLE, "eligible")

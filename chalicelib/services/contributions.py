@@ -5,9 +5,11 @@ others of its batch:
 
 - posted: one transaction wrote the posting, the holder's month, one shard of
   its fund book and any personal-account credit (ContributionStore.post);
-- duplicate: its contribution_id posted before (a redelivery, or the same
-  message in two batches at once): nothing is written twice;
-- rejected: it can never succeed (invalid, unknown holder, ineligible). The
+- duplicate: its contribution_id posted before with the same body (a
+  redelivery, or the same message in two batches at once): nothing is written
+  twice;
+- rejected: it can never succeed (invalid, unknown holder, ineligible, or a
+  contribution_id that posted before with another body). The
   reason is recorded where an operator lists it (`sscard contributions
   rejected`), and the message is reported failed so that the queue's redrive
   policy moves it, unchanged, to the dead-letter queue after maxReceiveCount
@@ -21,7 +23,8 @@ others of its batch:
 
 Holders are read once per batch (two BatchGetItem calls for the whole batch,
 none for holders seen in the last few minutes), so the common path costs one
-TransactWriteItems per message.
+TransactWriteItems per message; a contribution_id that posted before costs one
+GetItem more, to compare the bodies (Posting.differences says what is compared).
 """
 
 from __future__ import annotations
@@ -36,16 +39,14 @@ from enum import StrEnum
 from functools import cache
 
 from chalicelib.domain import contributions as rules
-from chalicelib.domain.contributions import (
-    Contribution,
-    ContributionPolicy,
-    Coverage,
-    FundBook,
-    InsuranceType,
-    SeriousIllnessEligibility,
-)
+from chalicelib.domain import coverage as continuity
+from chalicelib.domain.contribution_policy import ContributionPolicy, personal_account_share
+from chalicelib.domain.contributions import Contribution, FundBook, InsuranceType
+from chalicelib.domain.coverage import Coverage, SeriousIllnessEligibility
+from chalicelib.domain.eligibility import check_eligible
 from chalicelib.domain.errors import (
     ConcurrentUpdate,
+    ContributionIdReused,
     ContributionIneligible,
     DomainError,
     DuplicateDelivery,
@@ -55,16 +56,22 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.holders import Holder
 from chalicelib.domain.identifiers import mask_ssn
+from chalicelib.domain.periods import china_date
 from chalicelib.logs import get_logger
 
+from .contribution_ports import BookTotal, ContributionStore, MonthRecord, Posting, Rejection
 from .digests import ssn_digest
-from .ports import BookTotal, ContributionStore, MonthRecord, Posting, Rejection
 from .ttl_cache import TtlCache
 
 log = get_logger("sscard.contributions")
 
 # Errors that no redelivery can cure.
-PERMANENT: tuple[type[DomainError], ...] = (InvalidInput, HolderNotFound, ContributionIneligible)
+PERMANENT: tuple[type[DomainError], ...] = (
+    InvalidInput,
+    HolderNotFound,
+    ContributionIneligible,
+    ContributionIdReused,
+)
 # In-process attempts at a transaction that conflicted with another (each on another shard).
 POST_ATTEMPTS = 3
 # A payment time this far ahead of our clock is an error, not clock skew.
@@ -202,8 +209,10 @@ def _decide(
 ) -> DeliveryResult:
     try:
         if holder is None:
+            first = store.get_posting(contribution.contribution_id)
+            if first is not None:  # posted for an enrolled holder: this body names another person
+                raise _reused(first, ["ssn"])
             raise HolderNotFound("No holder is enrolled with this social security number")
-        rules.check_eligible(holder.participation, holder.birth_date, holder.sex, contribution, policy)
         posting = Posting(
             contribution_id=contribution.contribution_id,
             person_id=holder.person_id,
@@ -212,14 +221,24 @@ def _decide(
             payer=contribution.payer,
             employer_id=contribution.employer_id,
             amount_fen=contribution.amount_fen,
-            personal_account_fen=rules.personal_account_share(contribution, policy),
+            personal_account_fen=personal_account_share(contribution, policy),
             paid_at=contribution.paid_at,
             posted_at=at,
             source=delivery.source,
         )
-        _post(store, posting, sleep)
-    except DuplicateDelivery:
-        return _result(delivery, Outcome.DUPLICATE, contribution)
+        try:
+            check_eligible(holder.participation, holder.birth_date, holder.sex, contribution, policy)
+        except ContributionIneligible:
+            # A redelivery decided under rules changed since (policy, participation) stays a duplicate.
+            if _posted_before(store, posting):
+                return _result(delivery, Outcome.DUPLICATE, contribution)
+            raise
+        try:
+            _post(store, posting, sleep)
+        except DuplicateDelivery:
+            if not _posted_before(store, posting):  # never deleted: only a read racing the write
+                raise ConcurrentUpdate("The posting of this contribution_id is not readable yet") from None
+            return _result(delivery, Outcome.DUPLICATE, contribution)
     except PERMANENT as refusal:
         return _reject(store, delivery, refusal, contribution, at)
     except DomainError as exc:
@@ -239,6 +258,25 @@ def _post(store: ContributionStore, posting: Posting, sleep: Callable[[float], N
             if attempt == POST_ATTEMPTS - 1:
                 raise
             sleep(random.uniform(0, 0.02 * (attempt + 1)))
+
+
+def _posted_before(store: ContributionStore, posting: Posting) -> bool:
+    """Whether this contribution_id posted before with the same body (a redelivery).
+    Posted with another body: ContributionIdReused."""
+    first = store.get_posting(posting.contribution_id)
+    if first is None:
+        return False
+    differences = first.differences(posting)
+    if differences:
+        raise _reused(first, differences)
+    return True
+
+
+def _reused(first: Posting, differences: list[str]) -> ContributionIdReused:
+    return ContributionIdReused(
+        f"contribution_id {first.contribution_id} posted on {china_date(first.posted_at).isoformat()} "
+        f"with another {', '.join(differences)}; this message changed nothing"
+    )
 
 
 def _reject(
@@ -307,12 +345,15 @@ class CoverageReport:
     serious_illness: SeriousIllnessEligibility
 
 
-def coverage_of(store: ContributionStore, person_id: str, on: date) -> CoverageReport:
+def coverage_of(
+    store: ContributionStore, person_id: str, on: date, policy: ContributionPolicy
+) -> CoverageReport:
     months = [m.paid_month() for m in store.months(person_id)]
+    grace = policy.late_payment_grace_months
     return CoverageReport(
         on=on,
-        types=[rules.coverage(t, months, on) for t in InsuranceType],
-        serious_illness=rules.serious_illness_eligibility(months, on),
+        types=[continuity.coverage(t, months, on, grace) for t in InsuranceType],
+        serious_illness=continuity.serious_illness_eligibility(months, on, grace),
     )
 
 
@@ -347,10 +388,50 @@ def check_books(store: ContributionStore) -> list[BookCheck]:
 def rejected(
     store: ContributionStore, limit: int, cursor: str | None = None
 ) -> tuple[list[tuple[Rejection, bool]], str | None]:
-    """Rejections for the operator, each with whether its contribution has posted since."""
+    """Rejections for the operator, each with whether its contribution has posted since (never
+    for a reused contribution_id: the posting is the first body's, the rejected one never posts)."""
     page, next_cursor = store.rejections(limit, cursor)
     posted = store.posted({r.contribution_id for r in page if r.contribution_id})
-    return [(r, r.contribution_id in posted) for r in page], next_cursor
+    reused = ContributionIdReused.slug
+    return [(r, r.contribution_id in posted and r.reason != reused) for r in page], next_cursor
+
+
+class ContributionState(StrEnum):
+    POSTED = "posted"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"  # neither yet (queued, or never sent), or another collection system's
+
+
+@dataclass(frozen=True)
+class ContributionStatus:
+    """A contribution as the collection system that sent it sees it."""
+
+    contribution_id: str
+    state: ContributionState
+    reason: str | None = None  # the rejection's problem slug
+    detail: str | None = None
+    posted_at: datetime | None = None  # when it posted (also when a later reuse of its id was rejected)
+
+
+def contribution_status(store: ContributionStore, contribution_id: str, sender: str) -> ContributionStatus:
+    """Posted, rejected (reason, detail) or unknown, for the collection system `sender` (its
+    institution id). What another system sent reads as unknown. A rejection that the
+    contribution has posted since (its holder was enrolled later) no longer counts; a
+    contribution-id-reused rejection does: the sender's later body changed nothing. Two
+    consistent GetItems. InvalidContribution for an id no message could carry."""
+    contribution_id = rules.parse_contribution_id(contribution_id)
+    posting = store.get_posting(contribution_id)
+    rejection = store.get_rejection(contribution_id)
+    posted = posting if posting is not None and posting.source == sender else None
+    refused = rejection if rejection is not None and rejection.source == sender else None
+    posted_at = posted.posted_at if posted else None
+    if refused is not None and (posted is None or refused.reason == ContributionIdReused.slug):
+        return ContributionStatus(
+            contribution_id, ContributionState.REJECTED, refused.reason, refused.detail, posted_at
+        )
+    if posted is not None:
+        return ContributionStatus(contribution_id, ContributionState.POSTED, posted_at=posted_at)
+    return ContributionStatus(contribution_id, ContributionState.UNKNOWN)
 
 
 def repeated_ids(ids: Collection[str]) -> list[str]:

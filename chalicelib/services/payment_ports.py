@@ -8,7 +8,7 @@ from datetime import date
 from typing import Protocol
 
 from chalicelib.domain.cards import Card
-from chalicelib.domain.contributions import PaidMonth
+from chalicelib.domain.coverage import PaidMonth
 from chalicelib.domain.holders import Account
 from chalicelib.domain.ledger import DayEntry
 from chalicelib.domain.payments import Payment

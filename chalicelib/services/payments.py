@@ -33,7 +33,6 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from chalicelib.domain.cards import Card, CardState, Channel
-from chalicelib.domain.contributions import china_date
 from chalicelib.domain.errors import (
     CardNotActivated,
     CardNotFound,
@@ -55,6 +54,7 @@ from chalicelib.domain.payments import (
     Reconciliation,
     reconcile,
 )
+from chalicelib.domain.periods import china_date
 from chalicelib.domain.settlement import (
     DEFAULT_SETTLEMENT_POLICY,
     Bill,

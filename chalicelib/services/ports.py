@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from chalicelib.domain.cards import Card, CardEvent
-from chalicelib.domain.contributions import BOOK_OF, FundBook, InsuranceType, PaidMonth, Payer, Period
 from chalicelib.domain.holders import Account, Bank, Credential, Holder, Institution
 
 
@@ -161,130 +160,3 @@ class SecretSource(Protocol):
     def hashing_key(self) -> bytes: ...
     def bank_secrets(self, bank_code: str) -> list[str]: ...
     def mobile_jwks(self) -> dict[str, Any]: ...
-
-
-# --- Contribution posting -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Posting:
-    """One contribution posted: into exactly one fund book, the holder's month, and for
-    basic medical the personal-account share. Never carries the SSN, only the person id."""
-
-    contribution_id: str
-    person_id: str
-    insurance: InsuranceType
-    period: Period
-    payer: Payer
-    employer_id: str | None
-    amount_fen: int
-    personal_account_fen: int  # part of amount_fen, credited to the personal account
-    paid_at: datetime
-    posted_at: datetime
-    source: str | None = None  # the collection system that queued it, when known
-
-    @property
-    def book(self) -> FundBook:
-        return BOOK_OF[self.insurance]
-
-
-@dataclass(frozen=True)
-class MonthRecord:
-    """A holder's payments for one insurance type and month (employer and employee shares add up)."""
-
-    person_id: str
-    insurance: InsuranceType
-    period: Period
-    amount_fen: int
-    postings: int
-    personal_account_fen: int
-    paid_on: tuple[date, ...]  # China dates of the payments, ascending
-    contribution_ids: tuple[str, ...]
-
-    @property
-    def book(self) -> FundBook:
-        return BOOK_OF[self.insurance]
-
-    def paid_month(self) -> PaidMonth:
-        return PaidMonth(self.insurance, self.period, self.amount_fen, min(self.paid_on))
-
-
-@dataclass(frozen=True)
-class BookTotal:
-    book: FundBook
-    total_fen: int = 0
-    postings: int = 0
-    personal_account_fen: int = 0  # the part credited to personal accounts (medical only)
-
-    def plus(self, amount_fen: int, postings: int, personal_account_fen: int) -> BookTotal:
-        return BookTotal(
-            self.book,
-            self.total_fen + amount_fen,
-            self.postings + postings,
-            self.personal_account_fen + personal_account_fen,
-        )
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """A contribution message that can never post, with its reason, for the operator."""
-
-    key: str  # the contribution_id, or "message:<SQS message id>" when it has none
-    contribution_id: str | None
-    message_id: str
-    reason: str  # the problem slug: invalid-contribution, holder-not-found, ...
-    detail: str
-    at: datetime  # this rejection
-    ssn_masked: str | None = None
-    period: str | None = None
-    insurance: str | None = None
-    source: str | None = None
-    first_at: datetime | None = None  # the first rejection (set by the store)
-    receives: int = 1  # how many deliveries were rejected (set by the store)
-
-
-class ContributionStore(Protocol):
-    """Postings, the holders' months, the fund books' sharded totals, and rejections."""
-
-    def holders_by_ssn(self, ssn_digests: Collection[str]) -> dict[str, Holder]:
-        """The enrolled holders among these SSN digests (consistent reads), by digest."""
-        ...
-
-    def post(self, posting: Posting, attempt: int = 0) -> None:
-        """Write the posting, its month, its book's shard and any personal-account credit as one
-        transaction. DuplicateDelivery if this contribution_id posted before; ConcurrentUpdate or
-        StorageBusy when a retry may succeed (`attempt` lets the store pick another shard)."""
-        ...
-
-    def get_posting(self, contribution_id: str) -> Posting | None: ...
-    def reject(self, rejection: Rejection) -> None: ...
-    def rejections(self, limit: int, cursor: str | None = None) -> tuple[list[Rejection], str | None]: ...
-    def posted(self, contribution_ids: Collection[str]) -> set[str]: ...
-    def months(self, person_id: str) -> list[MonthRecord]: ...
-
-    def months_page(
-        self, person_id: str, limit: int, before: str | None = None
-    ) -> tuple[list[MonthRecord], str | None]:
-        """Newest first; `before` is the key the previous page ended with."""
-        ...
-
-    def book_totals(self) -> dict[FundBook, BookTotal]:
-        """Each book's total, summed over its shards."""
-        ...
-
-    def postings_by_book(self) -> dict[FundBook, BookTotal]:
-        """Each book's total derived from the postings themselves (the invariant's other side)."""
-        ...
-
-
-@dataclass(frozen=True)
-class QueuedContribution:
-    contribution_id: str
-    body: str  # the contribution message, JSON
-    source: str | None = None  # the institution that sent it
-
-
-class ContributionQueue(Protocol):
-    def send(self, messages: Sequence[QueuedContribution]) -> None:
-        """Queue every message or raise StorageBusy (resending is safe: contribution_id)."""
-        ...

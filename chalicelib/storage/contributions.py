@@ -34,10 +34,11 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
 
-from chalicelib.domain.contributions import CHINA, FundBook, InsuranceType, Payer, Period
+from chalicelib.domain.contributions import FundBook, InsuranceType, Payer
 from chalicelib.domain.errors import ConcurrentUpdate, HolderNotFound, InvalidInput
 from chalicelib.domain.holders import Holder
-from chalicelib.services.ports import BookTotal, MonthRecord, Posting, Rejection
+from chalicelib.domain.periods import Period, china_date
+from chalicelib.services.contribution_ports import BookTotal, MonthRecord, Posting, Rejection
 
 from .dynamo import TransactionItems, holder_of
 from .errors import translated
@@ -46,6 +47,7 @@ from .models import (
     ContributionMonthModel,
     ContributionRejectionModel,
     FundBookShardModel,
+    PaidMonthsModel,
     HolderModel,
     PostingModel,
     SsnIndexModel,
@@ -98,7 +100,7 @@ def posting_items(posting: Posting, shard: int) -> TransactionItems:
         )
     )
     m = ContributionMonthModel
-    paid_on = posting.paid_at.astimezone(CHINA).date().isoformat()
+    paid_on = china_date(posting.paid_at).isoformat()
     items.updates.append(
         (
             "month",
@@ -144,7 +146,26 @@ def posting_items(posting: Posting, shard: int) -> TransactionItems:
                 AccountModel.person_id.exists(),  # never create half an account
             )
         )
+    paid = PAID_MONTHS.get(posting.insurance)
+    if paid is not None:
+        # What a payment's settlement reads in its first read: the month and the day it was paid.
+        entry = [f"{posting.period}={paid_on}"]
+        items.updates.append(
+            (
+                f"paid-months:{posting.person_id}",
+                PaidMonthsModel(posting.person_id),
+                [paid.set((paid | []).append(entry))],
+                None,
+            )
+        )
     return items
+
+
+# The insurance types a settlement reads the months of (storage/payments.py paid_months_of).
+PAID_MONTHS = {
+    InsuranceType.MEDICAL: PaidMonthsModel.medical,
+    InsuranceType.SERIOUS_ILLNESS: PaidMonthsModel.serious_illness,
+}
 
 
 def month_of(item: ContributionMonthModel) -> MonthRecord:
@@ -248,6 +269,13 @@ class DynamoContributionStore:
         actions += [attr.set(value) for attr, value in optional if value is not None]
         with translated():
             r(rejection.key).update(actions=actions)
+
+    def get_rejection(self, key: str) -> Rejection | None:
+        with translated():
+            try:
+                return rejection_of(ContributionRejectionModel.get(key, consistent_read=True))
+            except DoesNotExist:
+                return None
 
     def rejections(self, limit: int, cursor: str | None = None) -> tuple[list[Rejection], str | None]:
         with translated():

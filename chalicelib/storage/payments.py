@@ -38,10 +38,12 @@ from pynamodb.connection import Connection
 from pynamodb.transactions import TransactGet
 
 from chalicelib.domain.cards import CardState
-from chalicelib.domain.contributions import FundBook, InsuranceType, PaidMonth, Period
+from chalicelib.domain.contributions import FundBook, InsuranceType
+from chalicelib.domain.coverage import PaidMonth
 from chalicelib.domain.holders import AccountState
 from chalicelib.domain.ledger import DayEntry
 from chalicelib.domain.payments import Payment, PaymentState
+from chalicelib.domain.periods import Period
 from chalicelib.domain.settlement import Note, NoteCode, SelfPay, Visit, YearCounters
 from chalicelib.services.payment_ports import CancelRead, CancelWrite, PaymentRead, PaymentWrite
 from chalicelib.services.stay_ports import StayReopening

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chalicelib.domain.errors import StorageBusy
-from chalicelib.services.ports import QueuedContribution
+from chalicelib.services.contribution_ports import QueuedContribution
 
 SQS_BATCH = 10  # SendMessageBatch takes at most 10 entries
 SOURCE_ATTRIBUTE = "source"  # the sending institution, as a message attribute
