@@ -196,7 +196,7 @@ class SscardStack(cdk.Stack):
             grants = access.worker_access(worker.handler, worker.queue, all_tables)
         else:  # a function the stack knows nothing about touches nothing
             handler = self.sam["Resources"][function_id]["Properties"]["Handler"].split(".")[-1]
-            grants = access.Access(tables=(), send_to=(), consume=(), secrets=())
+            grants = access.Access(tables={}, send_to=(), consume=(), secrets=())
         resource = self.chalice.get_resource(function_id)
         log_group = logs.LogGroup(
             self,
@@ -224,18 +224,7 @@ class SscardStack(cdk.Stack):
         statements = [
             iam.PolicyStatement(actions=list(access.LOG_ACTIONS), resources=[log_group.log_group_arn])
         ]
-        if grants.tables:
-            arns = []
-            for logical in grants.tables:
-                table, spec = self.tables[logical], self.table_specs[logical]
-                arns.append(table.table_arn)
-                if spec.global_indexes or spec.local_indexes:
-                    arns.append(f"{table.table_arn}/index/*")
-            statements.append(
-                iam.PolicyStatement(
-                    actions=[*access.TABLE_READ_ACTIONS, *access.TABLE_WRITE_ACTIONS], resources=arns
-                )
-            )
+        statements += self._table_statements(grants)
         if grants.send_to:
             arns = [self.queues[name][0].queue_arn for name in grants.send_to]
             statements.append(iam.PolicyStatement(actions=list(access.SEND_ACTIONS), resources=arns))
@@ -245,6 +234,32 @@ class SscardStack(cdk.Stack):
         if grants.secrets:
             arns = [self._secret_arn(name) for name in grants.secrets]
             statements.append(iam.PolicyStatement(actions=list(access.SECRET_ACTIONS), resources=arns))
+        return statements
+
+    def _table_statements(self, grants: access.Access) -> list[iam.PolicyStatement]:
+        """One Allow per DynamoDB action, on exactly the tables declared for it; one Deny of
+        every in-place change on the append-only tables, whatever else is ever attached."""
+        tables_of: dict[str, list[str]] = {}
+        for logical, actions in grants.tables.items():
+            for action in actions:
+                tables_of.setdefault(action, []).append(logical)
+        statements = []
+        for action, logicals in sorted(tables_of.items()):
+            arns = []
+            for logical in sorted(logicals):
+                table, spec = self.tables[logical], self.table_specs[logical]
+                arns.append(table.table_arn)
+                if action in access.INDEX_ACTIONS and (spec.global_indexes or spec.local_indexes):
+                    arns.append(f"{table.table_arn}/index/*")
+            statements.append(iam.PolicyStatement(actions=[f"dynamodb:{action}"], resources=arns))
+        statements.append(
+            iam.PolicyStatement(
+                sid="AuditTrailIsAppendOnly",
+                effect=iam.Effect.DENY,
+                actions=[f"dynamodb:{a}" for a in access.APPEND_ONLY_DENIED],
+                resources=[self.tables[t].table_arn for t in sorted(access.APPEND_ONLY_TABLES)],
+            )
+        )
         return statements
 
     def _secret_arn(self, name: str) -> str:

@@ -344,11 +344,9 @@ def test_each_function_has_its_own_role_and_only_what_it_uses(synthesized: Synth
     roles = [getatt(fn["Properties"]["Role"]) for fn in fns.values()]
     # A role of this stack each (not Chalice's placeholder ARN), and none shared.
     assert None not in roles and len(set(roles)) == len(roles), "functions share a role"
-    tables = table_ids_by_logical_name(synthesized)
     worker_queues = worker_queue_ids(synthesized)
 
     api = function_grants(synthesized, access.API_FUNCTION_ID)
-    assert api["dynamodb:PutItem"] == set(tables.values()), "the HTTP function serves every table"
     assert api["sqs:SendMessage"] == set(worker_queues.values())
     assert "sqs:ReceiveMessage" not in api and "dynamodb:Scan" not in api
 
@@ -357,12 +355,81 @@ def test_each_function_has_its_own_role_and_only_what_it_uses(synthesized: Synth
         assert grants["sqs:ReceiveMessage"] == {queue_id}
         assert grants["sqs:DeleteMessage"] == {queue_id}
         assert "sqs:SendMessage" not in grants
-        declared = access.WORKER_TABLES.get(handler)
-        assert declared is not None, (
-            f"Declare the tables the queue worker {handler} uses in infra/access.py WORKER_TABLES"
-        )
-        assert grants["dynamodb:PutItem"] == {tables[t] for t in declared}
         assert "dynamodb:Scan" not in grants
+
+
+def dynamodb_grants(s: Synthesized, function_id: str) -> dict[str, set[str]]:
+    """DynamoDB action (without "dynamodb:") -> the logical table names it is allowed on."""
+    by_id = {rid: logical for logical, rid in table_ids_by_logical_name(s).items()}
+    return {
+        action.removeprefix("dynamodb:"): {by_id[rid] for rid in ids}
+        for action, ids in function_grants(s, function_id).items()
+        if action.startswith("dynamodb:")
+    }
+
+
+@pytest.mark.parametrize("handler", [access.API_HANDLER, *(h.name for h in sqs_handlers())])
+def test_each_role_grants_exactly_the_declared_dynamodb_actions(
+    synthesized: Synthesized, handler: str
+) -> None:
+    """The declaration is checked against the code by test_dynamo_actions; here the role against it."""
+    function_id = access.API_FUNCTION_ID if handler == access.API_HANDLER else to_cfn_resource_name(handler)
+    expected: dict[str, set[str]] = {}
+    for table, actions in access.FUNCTION_TABLE_ACTIONS[handler].items():
+        for action in actions:
+            expected.setdefault(action, set()).add(table)
+    assert dynamodb_grants(synthesized, function_id) == expected
+
+
+def test_index_arns_are_granted_only_to_query(synthesized: Synthesized) -> None:
+    for fid in functions(synthesized):
+        role_id = getatt(functions(synthesized)[fid]["Properties"]["Role"])
+        assert role_id
+        for statement in role_statements(synthesized, role_id):
+            if statement["Effect"] == "Allow" and "/index/" in json.dumps(statement["Resource"]):
+                assert as_list(statement["Action"]) == ["dynamodb:Query"], fid
+
+
+# The audit trail, named from the models (the issue's card-events, payments and postings).
+AUDIT_TRAIL_MODELS = ("CardEventModel", "PaymentModel", "PostingModel")
+IN_PLACE_CHANGES = ("dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
+
+
+def model_tables() -> dict[str, type[Model]]:
+    """Logical table name -> its model."""
+    return {m.Meta.table_name.removeprefix(table_name("")): m for m in ALL_MODELS}
+
+
+def audit_tables() -> set[str]:
+    return {t for t, m in model_tables().items() if m.__name__ in AUDIT_TRAIL_MODELS}
+
+
+def test_no_role_may_change_or_delete_the_audit_trail(synthesized: Synthesized) -> None:
+    assert audit_tables() == access.APPEND_ONLY_TABLES
+    tables = table_ids_by_logical_name(synthesized)
+    audit_ids = {tables[t] for t in audit_tables()}
+    for fid, fn in functions(synthesized).items():
+        grants = function_grants(synthesized, fid)
+        for action in IN_PLACE_CHANGES:
+            assert not grants.get(action, set()) & audit_ids, f"{fid} may {action} the audit trail"
+        role_id = getatt(fn["Properties"]["Role"])
+        assert role_id
+        denied: dict[str, set[str]] = {}
+        for statement in role_statements(synthesized, role_id):
+            if statement["Effect"] == "Deny":
+                for action in as_list(statement["Action"]):
+                    denied.setdefault(action, set()).update(logical_ids_in(statement["Resource"]))
+        for action in IN_PLACE_CHANGES:
+            assert audit_ids <= denied.get(action, set()), f"{fid} does not deny {action} on the audit trail"
+
+
+def test_a_declaration_that_changes_the_audit_trail_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    tables = list(model_tables())
+    monkeypatch.setitem(
+        access.FUNCTION_TABLE_ACTIONS, access.API_HANDLER, {"payments": ("PutItem", "UpdateItem")}
+    )
+    with pytest.raises(ValueError, match="append-only"):
+        access.api_access(tables, [])
 
 
 def test_secrets_are_read_at_run_time_never_written_into_the_template(synthesized: Synthesized) -> None:
