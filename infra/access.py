@@ -83,6 +83,12 @@ TABLE_ACTIONS = frozenset(
         "BatchWriteItem",
     }
 )
+TABLE_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"})
+# The customer-managed keys (infra/stack.py): what reading, writing, sending to and
+# receiving from an encrypted table or queue needs, as CDK's own grants name it.
+KEY_READ_ACTIONS = ("kms:Decrypt", "kms:DescribeKey")
+KEY_WRITE_ACTIONS = (*KEY_READ_ACTIONS, "kms:Encrypt", "kms:GenerateDataKey")
+KEY_SEND_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 # Query on these tables' indexes needs the index ARNs as well.
 INDEX_ACTIONS = frozenset({"Query"})
 

@@ -70,12 +70,13 @@ def test_a_table_definition_reads_keys_indexes_and_ttl_from_the_model() -> None:
 
 def test_the_cdk_table_of_a_model_with_indexes_equals_the_model() -> None:
     import aws_cdk as cdk
+    from aws_cdk import aws_kms as kms
     from aws_cdk.assertions import Template
 
     from infra.stack import build_table
 
     stack = cdk.Stack(cdk.App(), "TableOnly")
-    build_table(stack, table_specs.table_of(ThingModel), production=False)
+    build_table(stack, table_specs.table_of(ThingModel), production=False, key=kms.Key(stack, "Key"))
     (table,) = Template.from_stack(stack).find_resources("AWS::DynamoDB::Table").values()
     assert synthesized_table(table["Properties"]) == expected_table(ThingModel)
     assert table["DeletionPolicy"] == "Delete" and not table["Properties"].get("DeletionProtectionEnabled")
