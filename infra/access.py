@@ -1,13 +1,15 @@
 """What each function may touch. Every function gets its own IAM role with exactly this.
 
-- The HTTP function (Chalice's `api_handler`) serves every endpoint of API.md, so it
-  reads and writes every table, sends to every queue a worker consumes (contributions
-  arrive over HTTP and are queued), and reads the three kinds of secret.
-- A queue worker consumes its own queue and nothing else, and touches the tables
-  declared for it in WORKER_TABLES (logical table names, models.table_name() without
-  the prefix) and the secrets in WORKER_SECRETS. A worker missing from WORKER_TABLES
-  gets every table and tests/infra fails until it is declared here: least privilege
-  is a decision someone makes, not a default.
+- DynamoDB: the actions each function's code performs, per table, declared in
+  FUNCTION_TABLE_ACTIONS and checked against a recording of every use case
+  (tests/infra/test_dynamo_actions.py). A function missing from it cannot be
+  synthesized: least privilege is a decision someone makes, not a default.
+- The audit trail (APPEND_ONLY_TABLES) only grows: no declaration may name an update
+  or delete on it, and every role denies them explicitly.
+- The HTTP function (Chalice's `api_handler`) sends to every queue a worker consumes
+  (contributions arrive over HTTP and are queued) and reads the three kinds of secret.
+  A queue worker consumes its own queue and nothing else, and reads the secrets in
+  WORKER_SECRETS.
 - No role may Scan (a national-scale table is read by key or index only) or manage
   tables; no statement has a `*` action or resource on data.
 """
@@ -26,38 +28,75 @@ BANK_SECRETS = "banks/*"
 MOBILE_JWKS_SECRET = "mobile-jwks"
 API_SECRETS = (HASHING_KEY_SECRET, BANK_SECRETS, MOBILE_JWKS_SECRET)
 
-# Queue worker (Chalice handler name) -> the logical names of the tables it uses.
-WORKER_TABLES: dict[str, tuple[str, ...]] = {
-    # chalicelib/workers/contributions.py -> storage/contributions.py: holder by SSN
+# Function (Chalice handler name) -> logical table (models.table_name() without the
+# prefix) -> the DynamoDB actions (IAM names without "dynamodb:") its code performs
+# there, and its role grants exactly these. A transaction is authorised per contained
+# action: TransactWriteItems as PutItem, UpdateItem, DeleteItem or ConditionCheckItem on
+# each table in it, TransactGetItems as GetItem. tests/infra/test_dynamo_actions.py
+# drives every use case with a botocore hook and fails unless this is what they call.
+# Operator-only writes (enrolment, issue, institutions: the sscard command) are not here.
+FUNCTION_TABLE_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    API_HANDLER: {
+        "cards": ("GetItem", "PutItem", "ConditionCheckItem"),
+        "card-events": ("Query", "PutItem"),
+        "holders": ("GetItem",),
+        "accounts": ("GetItem", "PutItem", "UpdateItem"),
+        "institutions": ("GetItem",),
+        "credentials": ("GetItem",),
+        "webhook-receipts": ("GetItem", "PutItem"),
+        "registrations": ("PutItem",),
+        "idempotency": ("GetItem", "PutItem", "DeleteItem"),
+        "payments": ("GetItem", "Query", "PutItem"),
+        "contribution-months": ("Query",),
+    },
+    # chalicelib/workers/contributions.py -> storage/contributions.py: holders by SSN
     # digest, then one transaction over posting, month, fund book shard and account;
     # a message that can never post is recorded as a rejection.
-    "post_contributions": (
-        "ssn-index",
-        "holders",
-        "contribution-postings",
-        "contribution-months",
-        "fund-books",
-        "accounts",
-        "contribution-rejections",
-    ),
+    "post_contributions": {
+        "ssn-index": ("BatchGetItem",),
+        "holders": ("BatchGetItem",),
+        "contribution-postings": ("PutItem",),
+        "contribution-months": ("UpdateItem",),
+        "fund-books": ("UpdateItem",),
+        "accounts": ("UpdateItem",),
+        "contribution-rejections": ("UpdateItem",),
+    },
 }
+
+# The audit trail: no function may change or remove an item of these, only add one
+# (conditional on its key not existing). Every role also denies these actions on them.
+APPEND_ONLY_TABLES = frozenset({"card-events", "payments", "contribution-postings"})
+APPEND_ONLY_FORBIDDEN = frozenset({"UpdateItem", "DeleteItem", "BatchWriteItem"})
+# What the explicit Deny names: the forbidden actions and their PartiQL forms.
+APPEND_ONLY_DENIED = (*sorted(APPEND_ONLY_FORBIDDEN), "PartiQLUpdate", "PartiQLDelete")
+# The actions a declaration may name. Scan is not one (see OPERATOR_ONLY_SCANS), nor
+# anything that manages tables.
+TABLE_ACTIONS = frozenset(
+    {
+        "GetItem",
+        "BatchGetItem",
+        "Query",
+        "ConditionCheckItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+    }
+)
+TABLE_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"})
+# The customer-managed keys (infra/stack.py): what reading, writing, sending to and
+# receiving from an encrypted table or queue needs, as CDK's own grants name it.
+KEY_READ_ACTIONS = ("kms:Decrypt", "kms:DescribeKey")
+KEY_WRITE_ACTIONS = (*KEY_READ_ACTIONS, "kms:Encrypt", "kms:GenerateDataKey")
+KEY_SEND_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+# Query on these tables' indexes needs the index ARNs as well.
+INDEX_ACTIONS = frozenset({"Query"})
+
 # Queue worker -> the secrets it reads. Undeclared: the hashing key only (a
 # contribution names its holder by SSN, which is looked up by keyed digest).
 WORKER_SECRETS: dict[str, tuple[str, ...]] = {}
 DEFAULT_WORKER_SECRETS = (HASHING_KEY_SECRET,)
 
-TABLE_READ_ACTIONS = (
-    "dynamodb:GetItem",
-    "dynamodb:BatchGetItem",
-    "dynamodb:Query",
-    "dynamodb:ConditionCheckItem",
-)
-TABLE_WRITE_ACTIONS = (
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:BatchWriteItem",
-)
 SEND_ACTIONS = ("sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes")
 CONSUME_ACTIONS = (
     "sqs:ReceiveMessage",
@@ -72,7 +111,7 @@ LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
 
 @dataclass(frozen=True)
 class Access:
-    tables: tuple[str, ...]  # logical table names
+    tables: dict[str, tuple[str, ...]]  # logical table name -> DynamoDB actions
     send_to: tuple[str, ...]  # queue names
     consume: tuple[str, ...]  # queue names
     secrets: tuple[str, ...]  # names under SECRETS_PREFIX
@@ -91,9 +130,33 @@ OPERATOR_ONLY_SCANS = frozenset(
 )
 
 
+def table_actions(function: str, all_tables: list[str]) -> dict[str, tuple[str, ...]]:
+    """The declared DynamoDB actions of one function, refused if they break a rule above."""
+    declared = FUNCTION_TABLE_ACTIONS.get(function)
+    if declared is None:
+        raise ValueError(
+            f"Declare the DynamoDB actions of {function} in infra/access.py FUNCTION_TABLE_ACTIONS"
+        )
+    unknown = set(declared) - set(all_tables)
+    if unknown:
+        raise ValueError(
+            f"FUNCTION_TABLE_ACTIONS[{function!r}] names tables no model declares: {sorted(unknown)}"
+        )
+    for table, actions in declared.items():
+        not_grantable = set(actions) - TABLE_ACTIONS
+        if not_grantable:
+            raise ValueError(f"{function} may not be granted {sorted(not_grantable)} on {table}")
+        if table in APPEND_ONLY_TABLES and APPEND_ONLY_FORBIDDEN & set(actions):
+            raise ValueError(
+                f"{table} is append-only: {function} may not "
+                f"{sorted(APPEND_ONLY_FORBIDDEN & set(actions))} it (record a new item instead)"
+            )
+    return {table: tuple(sorted(set(actions))) for table, actions in declared.items()}
+
+
 def api_access(all_tables: list[str], worker_queues: list[str]) -> Access:
     return Access(
-        tables=tuple(all_tables),
+        tables=table_actions(API_HANDLER, all_tables),
         send_to=tuple(worker_queues),
         consume=(),
         secrets=API_SECRETS,
@@ -101,12 +164,8 @@ def api_access(all_tables: list[str], worker_queues: list[str]) -> Access:
 
 
 def worker_access(handler: str, queue: str, all_tables: list[str]) -> Access:
-    tables = WORKER_TABLES.get(handler)
-    unknown = set(tables or ()) - set(all_tables)
-    if unknown:
-        raise ValueError(f"WORKER_TABLES[{handler!r}] names tables no model declares: {sorted(unknown)}")
     return Access(
-        tables=tuple(all_tables if tables is None else tables),
+        tables=table_actions(handler, all_tables),
         send_to=(),
         consume=(queue,),
         secrets=WORKER_SECRETS.get(handler, DEFAULT_WORKER_SECRETS),
@@ -114,4 +173,4 @@ def worker_access(handler: str, queue: str, all_tables: list[str]) -> Access:
 
 
 def undeclared_workers(handlers: list[str]) -> list[str]:
-    return sorted(set(handlers) - set(WORKER_TABLES))
+    return sorted(set(handlers) - set(FUNCTION_TABLE_ACTIONS))

@@ -18,6 +18,7 @@ from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
@@ -101,9 +102,14 @@ class SscardStack(cdk.Stack):
         cdk.Tags.of(self).add("project", "sscard")
         cdk.Tags.of(self).add("stage", stage)
 
+        # Customer-managed keys: the tables hold accounts, payments and card histories,
+        # the queues' bodies carry full SSNs. Only the functions' roles may use them.
+        self.tables_key = self._key("TablesKey", "tables")
+        self.queues_key = self._key("QueuesKey", "queues")
         self.table_specs = {spec.logical: spec for spec in table_specs.all_tables()}
         self.tables = {
-            logical: build_table(self, spec, self.production) for logical, spec in self.table_specs.items()
+            logical: build_table(self, spec, self.production, self.tables_key)
+            for logical, spec in self.table_specs.items()
         }
         self.workers = queues.workers()
         self.queues: dict[str, tuple[sqs.Queue, sqs.Queue]] = {
@@ -137,6 +143,17 @@ class SscardStack(cdk.Stack):
 
     # --- data --------------------------------------------------------------------
 
+    def _key(self, cid: str, what: str) -> kms.Key:
+        return kms.Key(
+            self,
+            cid,
+            alias=f"alias/sscard-{self.stage}-{what}",
+            description=f"sscard {self.stage}: encrypts the {what}",
+            enable_key_rotation=True,
+            # A retained table or queue stays readable only while its key exists.
+            removal_policy=self.removal,
+        )
+
     def _queue(self, worker: queues.Worker) -> tuple[sqs.Queue, sqs.Queue]:
         cid = queues.cfn_name(worker.queue.removesuffix(".fifo"))
         retention = cdk.Duration.days(queues.RETENTION_DAYS)
@@ -146,7 +163,8 @@ class SscardStack(cdk.Stack):
             queue_name=worker.dead_letter_queue,
             fifo=worker.fifo or None,
             retention_period=retention,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.queues_key,
             enforce_ssl=True,
         )
         queue = sqs.Queue(
@@ -156,7 +174,8 @@ class SscardStack(cdk.Stack):
             fifo=worker.fifo or None,
             retention_period=retention,
             visibility_timeout=cdk.Duration.seconds(queues.VISIBILITY_TIMEOUT_SECONDS),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.queues_key,
             enforce_ssl=True,
             dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=queues.MAX_RECEIVE_COUNT),
         )
@@ -196,7 +215,7 @@ class SscardStack(cdk.Stack):
             grants = access.worker_access(worker.handler, worker.queue, all_tables)
         else:  # a function the stack knows nothing about touches nothing
             handler = self.sam["Resources"][function_id]["Properties"]["Handler"].split(".")[-1]
-            grants = access.Access(tables=(), send_to=(), consume=(), secrets=())
+            grants = access.Access(tables={}, send_to=(), consume=(), secrets=())
         resource = self.chalice.get_resource(function_id)
         log_group = logs.LogGroup(
             self,
@@ -224,18 +243,8 @@ class SscardStack(cdk.Stack):
         statements = [
             iam.PolicyStatement(actions=list(access.LOG_ACTIONS), resources=[log_group.log_group_arn])
         ]
-        if grants.tables:
-            arns = []
-            for logical in grants.tables:
-                table, spec = self.tables[logical], self.table_specs[logical]
-                arns.append(table.table_arn)
-                if spec.global_indexes or spec.local_indexes:
-                    arns.append(f"{table.table_arn}/index/*")
-            statements.append(
-                iam.PolicyStatement(
-                    actions=[*access.TABLE_READ_ACTIONS, *access.TABLE_WRITE_ACTIONS], resources=arns
-                )
-            )
+        statements += self._table_statements(grants)
+        statements += self._key_statements(grants)
         if grants.send_to:
             arns = [self.queues[name][0].queue_arn for name in grants.send_to]
             statements.append(iam.PolicyStatement(actions=list(access.SEND_ACTIONS), resources=arns))
@@ -245,6 +254,49 @@ class SscardStack(cdk.Stack):
         if grants.secrets:
             arns = [self._secret_arn(name) for name in grants.secrets]
             statements.append(iam.PolicyStatement(actions=list(access.SECRET_ACTIONS), resources=arns))
+        return statements
+
+    def _table_statements(self, grants: access.Access) -> list[iam.PolicyStatement]:
+        """One Allow per DynamoDB action, on exactly the tables declared for it; one Deny of
+        every in-place change on the append-only tables, whatever else is ever attached."""
+        tables_of: dict[str, list[str]] = {}
+        for logical, actions in grants.tables.items():
+            for action in actions:
+                tables_of.setdefault(action, []).append(logical)
+        statements = []
+        for action, logicals in sorted(tables_of.items()):
+            arns = []
+            for logical in sorted(logicals):
+                table, spec = self.tables[logical], self.table_specs[logical]
+                arns.append(table.table_arn)
+                if action in access.INDEX_ACTIONS and (spec.global_indexes or spec.local_indexes):
+                    arns.append(f"{table.table_arn}/index/*")
+            statements.append(iam.PolicyStatement(actions=[f"dynamodb:{action}"], resources=arns))
+        statements.append(
+            iam.PolicyStatement(
+                sid="AuditTrailIsAppendOnly",
+                effect=iam.Effect.DENY,
+                actions=[f"dynamodb:{a}" for a in access.APPEND_ONLY_DENIED],
+                resources=[self.tables[t].table_arn for t in sorted(access.APPEND_ONLY_TABLES)],
+            )
+        )
+        return statements
+
+    def _key_statements(self, grants: access.Access) -> list[iam.PolicyStatement]:
+        """The keys of what the function touches: the actions CDK's grants name, per use."""
+        statements = []
+        if grants.tables:
+            writes = any(set(actions) & access.TABLE_WRITES for actions in grants.tables.values())
+            actions = access.KEY_WRITE_ACTIONS if writes else access.KEY_READ_ACTIONS
+            statements.append(iam.PolicyStatement(actions=list(actions), resources=[self.tables_key.key_arn]))
+        queue_actions = sorted(
+            {
+                *(access.KEY_SEND_ACTIONS if grants.send_to else ()),
+                *(access.KEY_READ_ACTIONS if grants.consume else ()),
+            }
+        )
+        if queue_actions:
+            statements.append(iam.PolicyStatement(actions=queue_actions, resources=[self.queues_key.key_arn]))
         return statements
 
     def _secret_arn(self, name: str) -> str:
@@ -283,33 +335,130 @@ class SscardStack(cdk.Stack):
         api.add_property_override(
             "DefinitionBody.x-amazon-apigateway-gateway-responses", gateway.gateway_responses()
         )
-        api.add_property_override(
-            "MethodSettings",
-            [
-                {
-                    "ResourcePath": "/*",
-                    "HttpMethod": "*",
-                    "ThrottlingRateLimit": gateway.THROTTLE_RATE_PER_SECOND,
-                    "ThrottlingBurstLimit": gateway.THROTTLE_BURST,
-                }
+        api.add_property_override("MethodSettings", gateway.method_throttles())
+        self._access_log(api)
+        self._web_acl()
+
+    def _access_log(self, api: cdk.CfnResource) -> None:
+        """API Gateway's access log: one JSON line per request, by route template, never path.
+
+        Access logging needs the account's API Gateway CloudWatch role (one per account
+        and region): the stack sets it, with AWS's managed policy for it.
+        """
+        log_group = logs.LogGroup(
+            self,
+            "ApiAccessLogs",
+            log_group_name=f"/sscard/{self.stage}/api/access",
+            retention=logs.RetentionDays.SIX_MONTHS if self.production else logs.RetentionDays.ONE_MONTH,
+            removal_policy=self.removal,
+        )
+        role = iam.Role(
+            self,
+            "ApiGatewayLogsRole",
+            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            description="API Gateway writes access logs to CloudWatch Logs",
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name(
+                    "service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+                )
             ],
         )
-        self._body_size_limit()
+        account = cdk.CfnResource(
+            self,
+            "ApiGatewayAccount",
+            type="AWS::ApiGateway::Account",
+            properties={"CloudWatchRoleArn": role.role_arn},
+        )
+        api.node.add_dependency(account)
+        api.add_property_override(
+            "AccessLogSetting",
+            {
+                "DestinationArn": log_group.log_group_arn,
+                "Format": json.dumps(gateway.ACCESS_LOG_FORMAT, separators=(",", ":")),
+            },
+        )
 
-    def _body_size_limit(self) -> None:
-        """A web ACL refuses bodies over the function's own limit before Lambda is invoked.
+    def _web_acl(self) -> None:
+        """A web ACL in front of the API, cheapest rules first.
 
-        API Gateway has no request-size setting of its own (its hard limit is 10 MB).
-        WAF inspects the first 16 KB of a body by default; the association raises it to
-        64 KB so that the size rule sees the whole of an allowed body.
+        - body-size: bodies over the function's own limit, 413, before Lambda is invoked.
+          API Gateway has no request-size setting of its own (its hard limit is 10 MB).
+          WAF inspects the first 16 KB of a body by default; the association raises it
+          to 64 KB so that the size rule sees the whole of an allowed body.
+        - rate-per-credential, rate-per-ip: 429 once a credential or an address is over
+          its rate (infra/gateway.py says why these numbers).
+        - aws-common: AWS's managed common rule set (gateway.COMMON_RULES_COUNTED only count).
         """
-        limit = gateway.max_body_bytes()
-        status, _, body = gateway.problem_answer(413)
-        rule_metrics = {
-            "SampledRequestsEnabled": True,
-            "CloudWatchMetricsEnabled": True,
-            "MetricName": f"sscard-{self.stage}-body-size",
-        }
+        rules = [
+            self._rule(
+                "body-size",
+                413,
+                {
+                    "SizeConstraintStatement": {
+                        "FieldToMatch": {"Body": {"OversizeHandling": "MATCH"}},
+                        "ComparisonOperator": "GT",
+                        "Size": gateway.max_body_bytes(),
+                        "TextTransformations": [_NO_TRANSFORMATION],
+                    }
+                },
+            ),
+            self._rule(
+                "rate-per-credential",
+                429,
+                {
+                    "RateBasedStatement": {
+                        "Limit": gateway.RATE_LIMIT_PER_CREDENTIAL,
+                        "EvaluationWindowSec": gateway.RATE_WINDOW_SECONDS,
+                        "AggregateKeyType": "CUSTOM_KEYS",
+                        "CustomKeys": [
+                            {"Header": {"Name": "authorization", "TextTransformations": [_NO_TRANSFORMATION]}}
+                        ],
+                    }
+                },
+            ),
+            self._rule(
+                "rate-per-ip",
+                429,
+                {
+                    "RateBasedStatement": {
+                        "Limit": gateway.RATE_LIMIT_PER_IP,
+                        "EvaluationWindowSec": gateway.RATE_WINDOW_SECONDS,
+                        "AggregateKeyType": "IP",
+                        "ScopeDownStatement": {
+                            "NotStatement": {
+                                "Statement": {
+                                    "ByteMatchStatement": {
+                                        "SearchString": gateway.MOBILE_PATH_MARK,
+                                        "FieldToMatch": {"UriPath": {}},
+                                        "PositionalConstraint": "CONTAINS",
+                                        "TextTransformations": [_NO_TRANSFORMATION],
+                                    }
+                                }
+                            }
+                        },
+                    }
+                },
+            ),
+            {
+                "Name": "aws-common",
+                "OverrideAction": {"None": {}},
+                "Statement": {
+                    "ManagedRuleGroupStatement": {
+                        "VendorName": "AWS",
+                        "Name": "AWSManagedRulesCommonRuleSet",
+                        "RuleActionOverrides": [
+                            {"Name": name, "ActionToUse": {"Count": {}}}
+                            for name in gateway.COMMON_RULES_COUNTED
+                        ],
+                    }
+                },
+                "VisibilityConfig": self._visibility("aws-common"),
+            },
+        ]
+        bodies = {}
+        for status in (413, 429):
+            _, _, body = gateway.problem_answer(status)
+            bodies[_body_key(status)] = {"ContentType": "APPLICATION_JSON", "Content": body}
         acl = cdk.CfnResource(
             self,
             "WebAcl",
@@ -321,33 +470,9 @@ class SscardStack(cdk.Stack):
                 "AssociationConfig": {
                     "RequestBody": {"API_GATEWAY": {"DefaultSizeInspectionLimit": "KB_64"}}
                 },
-                "CustomResponseBodies": {
-                    "payload-too-large": {"ContentType": "APPLICATION_JSON", "Content": body}
-                },
-                "Rules": [
-                    {
-                        "Name": "body-size",
-                        "Priority": 0,
-                        "Action": {
-                            "Block": {
-                                "CustomResponse": {
-                                    "ResponseCode": status,
-                                    "CustomResponseBodyKey": "payload-too-large",
-                                }
-                            }
-                        },
-                        "Statement": {
-                            "SizeConstraintStatement": {
-                                "FieldToMatch": {"Body": {"OversizeHandling": "MATCH"}},
-                                "ComparisonOperator": "GT",
-                                "Size": limit,
-                                "TextTransformations": [{"Priority": 0, "Type": "NONE"}],
-                            }
-                        },
-                        "VisibilityConfig": rule_metrics,
-                    }
-                ],
-                "VisibilityConfig": {**rule_metrics, "MetricName": f"sscard-{self.stage}-api"},
+                "CustomResponseBodies": bodies,
+                "Rules": [{**rule, "Priority": i} for i, rule in enumerate(rules)],
+                "VisibilityConfig": self._visibility("api"),
             },
         )
         cdk.CfnResource(
@@ -362,6 +487,27 @@ class SscardStack(cdk.Stack):
                 "WebACLArn": acl.get_att("Arn").to_string(),
             },
         )
+
+    def _visibility(self, name: str) -> dict[str, Any]:
+        return {
+            "SampledRequestsEnabled": True,
+            "CloudWatchMetricsEnabled": True,
+            "MetricName": f"sscard-{self.stage}-{name}",
+        }
+
+    def _rule(self, name: str, status: int, statement: dict[str, Any]) -> dict[str, Any]:
+        """A rule that blocks with the problem answer of `status` (and its headers)."""
+        code, headers, _ = gateway.problem_answer(status)
+        extra = gateway.EXTRA_HEADERS.get(status, {})
+        response: dict[str, Any] = {"ResponseCode": code, "CustomResponseBodyKey": _body_key(status)}
+        if extra:
+            response["ResponseHeaders"] = [{"Name": k, "Value": headers[k]} for k in extra]
+        return {
+            "Name": name,
+            "Action": {"Block": {"CustomResponse": response}},
+            "Statement": statement,
+            "VisibilityConfig": self._visibility(name),
+        }
 
     # --- alarms and dashboard ----------------------------------------------------
 
@@ -501,8 +647,9 @@ class SscardStack(cdk.Stack):
         cdk.CfnOutput(self, "DashboardName", value=f"sscard-{self.stage}")
 
 
-def build_table(scope: Construct, spec: table_specs.Table, production: bool) -> dynamodb.Table:
-    """The table of one model: on demand, point-in-time recovery, its TTL; protected in production."""
+def build_table(scope: Construct, spec: table_specs.Table, production: bool, key: kms.IKey) -> dynamodb.Table:
+    """The table of one model: on demand, point-in-time recovery, its TTL, encrypted with
+    the customer-managed key; protected in production."""
 
     def attribute(key: table_specs.Key) -> dynamodb.Attribute:
         return dynamodb.Attribute(name=key.name, type=dynamodb.AttributeType(_TYPES[key.type]))
@@ -520,6 +667,8 @@ def build_table(scope: Construct, spec: table_specs.Table, production: bool) -> 
         deletion_protection=production,
         removal_policy=cdk.RemovalPolicy.RETAIN if production else cdk.RemovalPolicy.DESTROY,
         time_to_live_attribute=spec.ttl_attribute,
+        encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+        encryption_key=key,
     )
     for index in spec.global_indexes:
         assert index.partition is not None
@@ -542,3 +691,10 @@ def build_table(scope: Construct, spec: table_specs.Table, production: bool) -> 
 
 
 _TYPES = {"S": "STRING", "N": "NUMBER", "B": "BINARY"}
+_NO_TRANSFORMATION = {"Priority": 0, "Type": "NONE"}
+
+
+def _body_key(status: int) -> str:
+    from chalicelib.api.problems import GATEWAY_PROBLEMS
+
+    return GATEWAY_PROBLEMS[status][0]

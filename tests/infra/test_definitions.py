@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
 from chalice.app import SQSEventConfig
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, LocalSecondaryIndex
@@ -69,12 +70,13 @@ def test_a_table_definition_reads_keys_indexes_and_ttl_from_the_model() -> None:
 
 def test_the_cdk_table_of_a_model_with_indexes_equals_the_model() -> None:
     import aws_cdk as cdk
+    from aws_cdk import aws_kms as kms
     from aws_cdk.assertions import Template
 
     from infra.stack import build_table
 
     stack = cdk.Stack(cdk.App(), "TableOnly")
-    build_table(stack, table_specs.table_of(ThingModel), production=False)
+    build_table(stack, table_specs.table_of(ThingModel), production=False, key=kms.Key(stack, "Key"))
     (table,) = Template.from_stack(stack).find_resources("AWS::DynamoDB::Table").values()
     assert synthesized_table(table["Properties"]) == expected_table(ThingModel)
     assert table["DeletionPolicy"] == "Delete" and not table["Properties"].get("DeletionProtectionEnabled")
@@ -91,12 +93,18 @@ def test_every_queue_worker_declares_its_tables() -> None:
 
     handlers = [s.name for s in app.event_sources if isinstance(s, SQSEventConfig)]
     assert access.undeclared_workers(handlers) == [], (
-        "Declare the tables each queue worker uses in infra/access.py WORKER_TABLES "
-        "(until then its role gets every table)"
+        "Declare the DynamoDB actions of each queue worker in infra/access.py FUNCTION_TABLE_ACTIONS "
+        "(until then the stack cannot be synthesized)"
     )
-    logical = {s.logical for s in table_specs.all_tables()}
-    for handler, tables in access.WORKER_TABLES.items():
-        assert set(tables) <= logical, f"{handler} names tables no model declares"
+    logical = [s.logical for s in table_specs.all_tables()]
+    for function in access.FUNCTION_TABLE_ACTIONS:
+        assert access.table_actions(function, logical)  # refuses unknown tables and actions
+
+
+def test_an_undeclared_function_gets_no_table_but_an_error() -> None:
+    logical = [s.logical for s in table_specs.all_tables()]
+    with pytest.raises(ValueError, match="FUNCTION_TABLE_ACTIONS"):
+        access.worker_access("post_things", "things", logical)
 
 
 def test_queue_numbers_hold_together() -> None:

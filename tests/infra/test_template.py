@@ -335,7 +335,11 @@ def test_no_iam_statement_grants_star_actions_or_resources_on_data(synthesized: 
             ids = logical_ids_in(resource)
             assert len(ids) == 1, f"{rid}: {text} is not one resource of this stack"
             (target,) = ids
-            assert synthesized.resources[target]["Type"] in ("AWS::DynamoDB::Table", "AWS::SQS::Queue"), rid
+            assert synthesized.resources[target]["Type"] in (
+                "AWS::DynamoDB::Table",
+                "AWS::SQS::Queue",
+                "AWS::KMS::Key",
+            ), rid
             assert not isinstance(resource, str), f"{rid}: a hand-written ARN {resource}"
 
 
@@ -344,11 +348,9 @@ def test_each_function_has_its_own_role_and_only_what_it_uses(synthesized: Synth
     roles = [getatt(fn["Properties"]["Role"]) for fn in fns.values()]
     # A role of this stack each (not Chalice's placeholder ARN), and none shared.
     assert None not in roles and len(set(roles)) == len(roles), "functions share a role"
-    tables = table_ids_by_logical_name(synthesized)
     worker_queues = worker_queue_ids(synthesized)
 
     api = function_grants(synthesized, access.API_FUNCTION_ID)
-    assert api["dynamodb:PutItem"] == set(tables.values()), "the HTTP function serves every table"
     assert api["sqs:SendMessage"] == set(worker_queues.values())
     assert "sqs:ReceiveMessage" not in api and "dynamodb:Scan" not in api
 
@@ -357,12 +359,81 @@ def test_each_function_has_its_own_role_and_only_what_it_uses(synthesized: Synth
         assert grants["sqs:ReceiveMessage"] == {queue_id}
         assert grants["sqs:DeleteMessage"] == {queue_id}
         assert "sqs:SendMessage" not in grants
-        declared = access.WORKER_TABLES.get(handler)
-        assert declared is not None, (
-            f"Declare the tables the queue worker {handler} uses in infra/access.py WORKER_TABLES"
-        )
-        assert grants["dynamodb:PutItem"] == {tables[t] for t in declared}
         assert "dynamodb:Scan" not in grants
+
+
+def dynamodb_grants(s: Synthesized, function_id: str) -> dict[str, set[str]]:
+    """DynamoDB action (without "dynamodb:") -> the logical table names it is allowed on."""
+    by_id = {rid: logical for logical, rid in table_ids_by_logical_name(s).items()}
+    return {
+        action.removeprefix("dynamodb:"): {by_id[rid] for rid in ids}
+        for action, ids in function_grants(s, function_id).items()
+        if action.startswith("dynamodb:")
+    }
+
+
+@pytest.mark.parametrize("handler", [access.API_HANDLER, *(h.name for h in sqs_handlers())])
+def test_each_role_grants_exactly_the_declared_dynamodb_actions(
+    synthesized: Synthesized, handler: str
+) -> None:
+    """The declaration is checked against the code by test_dynamo_actions; here the role against it."""
+    function_id = access.API_FUNCTION_ID if handler == access.API_HANDLER else to_cfn_resource_name(handler)
+    expected: dict[str, set[str]] = {}
+    for table, actions in access.FUNCTION_TABLE_ACTIONS[handler].items():
+        for action in actions:
+            expected.setdefault(action, set()).add(table)
+    assert dynamodb_grants(synthesized, function_id) == expected
+
+
+def test_index_arns_are_granted_only_to_query(synthesized: Synthesized) -> None:
+    for fid in functions(synthesized):
+        role_id = getatt(functions(synthesized)[fid]["Properties"]["Role"])
+        assert role_id
+        for statement in role_statements(synthesized, role_id):
+            if statement["Effect"] == "Allow" and "/index/" in json.dumps(statement["Resource"]):
+                assert as_list(statement["Action"]) == ["dynamodb:Query"], fid
+
+
+# The audit trail, named from the models (the issue's card-events, payments and postings).
+AUDIT_TRAIL_MODELS = ("CardEventModel", "PaymentModel", "PostingModel")
+IN_PLACE_CHANGES = ("dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
+
+
+def model_tables() -> dict[str, type[Model]]:
+    """Logical table name -> its model."""
+    return {m.Meta.table_name.removeprefix(table_name("")): m for m in ALL_MODELS}
+
+
+def audit_tables() -> set[str]:
+    return {t for t, m in model_tables().items() if m.__name__ in AUDIT_TRAIL_MODELS}
+
+
+def test_no_role_may_change_or_delete_the_audit_trail(synthesized: Synthesized) -> None:
+    assert audit_tables() == access.APPEND_ONLY_TABLES
+    tables = table_ids_by_logical_name(synthesized)
+    audit_ids = {tables[t] for t in audit_tables()}
+    for fid, fn in functions(synthesized).items():
+        grants = function_grants(synthesized, fid)
+        for action in IN_PLACE_CHANGES:
+            assert not grants.get(action, set()) & audit_ids, f"{fid} may {action} the audit trail"
+        role_id = getatt(fn["Properties"]["Role"])
+        assert role_id
+        denied: dict[str, set[str]] = {}
+        for statement in role_statements(synthesized, role_id):
+            if statement["Effect"] == "Deny":
+                for action in as_list(statement["Action"]):
+                    denied.setdefault(action, set()).update(logical_ids_in(statement["Resource"]))
+        for action in IN_PLACE_CHANGES:
+            assert audit_ids <= denied.get(action, set()), f"{fid} does not deny {action} on the audit trail"
+
+
+def test_a_declaration_that_changes_the_audit_trail_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    tables = list(model_tables())
+    monkeypatch.setitem(
+        access.FUNCTION_TABLE_ACTIONS, access.API_HANDLER, {"payments": ("PutItem", "UpdateItem")}
+    )
+    with pytest.raises(ValueError, match="append-only"):
+        access.api_access(tables, [])
 
 
 def test_secrets_are_read_at_run_time_never_written_into_the_template(synthesized: Synthesized) -> None:
@@ -439,15 +510,147 @@ def test_the_api_is_throttled_and_limits_request_size(synthesized: Synthesized) 
         and s["ThrottlingBurstLimit"] > 0
         for s in settings
     )
-    (acl,) = synthesized.of_type("AWS::WAFv2::WebACL").values()
+    size = web_acl_rule(synthesized, "body-size")
     limit = next(f.default for f in dataclasses.fields(Settings) if f.name == "max_body_bytes")
-    (rule,) = acl["Properties"]["Rules"]
-    size = rule["Statement"]["SizeConstraintStatement"]
-    assert size["Size"] == limit and size["ComparisonOperator"] == "GT"
-    assert size["FieldToMatch"] == {"Body": {"OversizeHandling": "MATCH"}}
-    assert rule["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 413
+    statement = size["Statement"]["SizeConstraintStatement"]
+    assert statement["Size"] == limit and statement["ComparisonOperator"] == "GT"
+    assert statement["FieldToMatch"] == {"Body": {"OversizeHandling": "MATCH"}}
+    assert size["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 413
     (association,) = synthesized.of_type("AWS::WAFv2::WebACLAssociation").values()
     assert "${RestAPI}" in association["Properties"]["ResourceArn"]["Fn::Sub"]
+
+
+# --- edge: WAF, per-caller budgets, access logs -------------------------------------------
+
+
+def web_acl_rule(s: Synthesized, name: str) -> dict[str, Any]:
+    (acl,) = s.of_type("AWS::WAFv2::WebACL").values()
+    (rule,) = [r for r in acl["Properties"]["Rules"] if r["Name"] == name]
+    return dict(rule)
+
+
+def blocks_with_problem(s: Synthesized, rule: dict[str, Any], status: int) -> None:
+    response = rule["Action"]["Block"]["CustomResponse"]
+    assert response["ResponseCode"] == status
+    (acl,) = s.of_type("AWS::WAFv2::WebACL").values()
+    body = acl["Properties"]["CustomResponseBodies"][response["CustomResponseBodyKey"]]["Content"]
+    assert json.loads(body) == json.loads(str(gateway_problem(status).response().body))
+
+
+def test_waf_limits_the_rate_of_each_source_ip(synthesized: Synthesized) -> None:
+    rule = web_acl_rule(synthesized, "rate-per-ip")
+    rate = rule["Statement"]["RateBasedStatement"]
+    assert rate["AggregateKeyType"] == "IP" and 0 < rate["Limit"] <= 100 * rate["EvaluationWindowSec"]
+    blocks_with_problem(synthesized, rule, 429)
+    headers = {h["Name"]: h["Value"] for h in rule["Action"]["Block"]["CustomResponse"]["ResponseHeaders"]}
+    assert headers == {"Retry-After": "1"}
+
+
+def test_waf_limits_the_rate_of_each_credential(synthesized: Synthesized) -> None:
+    """One institution's runaway terminal cannot spend the budget every pharmacy shares."""
+    rule = web_acl_rule(synthesized, "rate-per-credential")
+    rate = rule["Statement"]["RateBasedStatement"]
+    assert rate["AggregateKeyType"] == "CUSTOM_KEYS"
+    assert [k["Header"]["Name"].lower() for k in rate["CustomKeys"]] == ["authorization"]
+    blocks_with_problem(synthesized, rule, 429)
+
+
+def test_waf_applies_the_aws_managed_common_rule_set(synthesized: Synthesized) -> None:
+    rule = web_acl_rule(synthesized, "aws-common")
+    group = rule["Statement"]["ManagedRuleGroupStatement"]
+    assert (group["VendorName"], group["Name"]) == ("AWS", "AWSManagedRulesCommonRuleSet")
+    assert rule["OverrideAction"] == {"None": {}}, "the group's own blocks apply"
+    counted = {o["Name"] for o in group.get("RuleActionOverrides", []) if o["ActionToUse"] == {"Count": {}}}
+    # Its 8 KB body rule would refuse contribution batches the API accepts; the size rule governs.
+    assert "SizeRestrictions_BODY" in counted
+    (acl,) = synthesized.of_type("AWS::WAFv2::WebACL").values()
+    priorities = {r["Name"]: r["Priority"] for r in acl["Properties"]["Rules"]}
+    assert priorities["body-size"] < priorities["aws-common"]
+    assert max(priorities["rate-per-ip"], priorities["rate-per-credential"]) < priorities["aws-common"]
+    responses = synthesized.resources["RestAPI"]["Properties"]["DefinitionBody"][
+        "x-amazon-apigateway-gateway-responses"
+    ]
+    assert responses["WAF_FILTERED"]["statusCode"] == "400"
+
+
+def test_callers_other_than_terminals_get_method_budgets_of_their_own(synthesized: Synthesized) -> None:
+    """A flood of mobile, collection or webhook calls 429s those routes, not the counters'."""
+    settings = synthesized.resources["RestAPI"]["Properties"]["MethodSettings"]
+    (stage_default,) = [s for s in settings if s["ResourcePath"] == "/*"]
+    by_method = {(s["HttpMethod"], s["ResourcePath"]): s for s in settings if s["ResourcePath"] != "/*"}
+    from chalicelib.api.operations import OPERATIONS
+
+    terminals = {"pharmacy", "hospital", "service_center"}
+    for op in OPERATIONS:
+        key = (op.method, "/" + op.path.replace("/", "~1"))
+        if set(op.callers) <= terminals:
+            assert key not in by_method, f"{op.method} {op.path}: a counter route shares the stage budget"
+            continue
+        assert key in by_method, f"{op.method} {op.path} ({op.callers}) has no budget of its own"
+        budget = by_method[key]
+        assert 0 < budget["ThrottlingRateLimit"] < stage_default["ThrottlingRateLimit"] / 4
+        assert 0 < budget["ThrottlingBurstLimit"] <= stage_default["ThrottlingBurstLimit"]
+    assert len(by_method) == sum(1 for op in OPERATIONS if not set(op.callers) <= terminals)
+
+
+def test_api_access_logs_name_the_route_never_the_path(synthesized: Synthesized) -> None:
+    properties = synthesized.resources["RestAPI"]["Properties"]
+    setting = properties["AccessLogSetting"]
+    assert synthesized.resources[getatt(setting["DestinationArn"]) or ""]["Type"] == "AWS::Logs::LogGroup"
+    line = json.loads(setting["Format"])
+    assert "$context.resourcePath" in line.values() and "$context.status" in line.values()
+    text = setting["Format"]
+    for leak in ("$context.path", "$context.requestOverride", "$input", "$context.authorizer", "$method"):
+        assert leak not in text, f"the access log would carry {leak}"
+    # Access logging needs the account's API Gateway CloudWatch role, set before the API.
+    (account_id,) = synthesized.of_type("AWS::ApiGateway::Account")
+    account = synthesized.resources[account_id]
+    role_id = getatt(account["Properties"]["CloudWatchRoleArn"])
+    role = synthesized.resources[role_id or ""]
+    assert "apigateway.amazonaws.com" in json.dumps(role["Properties"]["AssumeRolePolicyDocument"])
+    assert account_id in as_list(synthesized.resources["RestAPI"].get("DependsOn", []))
+
+
+# --- encryption ------------------------------------------------------------------------------
+
+
+def key_of(value: Any, s: Synthesized) -> str:
+    (key_id,) = logical_ids_in(value)
+    key = s.resources[key_id]
+    assert key["Type"] == "AWS::KMS::Key", f"{value} is not a customer-managed key of this stack"
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert key["DeletionPolicy"] == "Retain", "a retained table or queue needs its key"
+    return key_id
+
+
+def test_queues_and_tables_are_encrypted_with_customer_managed_keys(synthesized: Synthesized) -> None:
+    queue_keys = {
+        key_of(q["Properties"]["KmsMasterKeyId"], synthesized)
+        for q in synthesized.of_type("AWS::SQS::Queue").values()
+    }
+    table_keys = set()
+    for rid, table in synthesized.of_type("AWS::DynamoDB::Table").items():
+        sse = table["Properties"]["SSESpecification"]
+        assert sse["SSEEnabled"] is True and sse["SSEType"] == "KMS", rid
+        table_keys.add(key_of(sse["KMSMasterKeyId"], synthesized))
+    assert len(queue_keys) == 1 and len(table_keys) == 1 and queue_keys != table_keys
+
+
+def test_each_function_may_use_the_keys_of_what_it_touches_and_no_other(synthesized: Synthesized) -> None:
+    table = next(iter(synthesized.of_type("AWS::DynamoDB::Table").values()))
+    table_key = key_of(table["Properties"]["SSESpecification"]["KMSMasterKeyId"], synthesized)
+    queue = next(iter(synthesized.of_type("AWS::SQS::Queue").values()))
+    queue_key = key_of(queue["Properties"]["KmsMasterKeyId"], synthesized)
+    api = function_grants(synthesized, access.API_FUNCTION_ID)
+    assert {table_key, queue_key} <= api["kms:Decrypt"]
+    assert {table_key, queue_key} <= api["kms:GenerateDataKey"], "the API writes tables and sends"
+    for handler in sqs_handlers():
+        grants = function_grants(synthesized, to_cfn_resource_name(handler.name))
+        assert queue_key in grants["kms:Decrypt"] and table_key in grants["kms:Decrypt"]
+        assert grants["kms:GenerateDataKey"] == {table_key}, "a worker sends nothing"
+    for action, ids in {**api}.items():
+        if action.startswith("kms:"):
+            assert ids <= {table_key, queue_key}
 
 
 # --- alarms and dashboard -------------------------------------------------------------------
