@@ -46,7 +46,7 @@ def test_an_unknown_bank_costs_one_call_within_the_cache_time(source):
 
 
 def test_a_bank_added_here_is_found_at_once_though_it_was_unknown(source):
-    src, calls = source
+    src, _ = source
     assert src.bank_secrets("NEW") == []
     src.put("banks/NEW", json.dumps({"secrets": ["whsec_bmV3"]}))
     assert src.bank_secrets("NEW") == ["whsec_bmV3"]
