@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -22,8 +22,25 @@ def redact(text: str) -> str:
     return _SECRET.sub(lambda m: m.group(1) + "***", text)
 
 
+def redacted(value: Any) -> Any:
+    """`value` with every string in it redacted, however deep in dicts, lists, tuples and sets;
+    any other object by its text (what the JSON renderer would write), redacted too."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {redacted(k): redacted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [redacted(v) for v in value]
+    if value is None or isinstance(value, bool | float):
+        return value
+    if isinstance(value, int):  # a card number or SSN logged as a number
+        text = str(value)
+        return value if redact(text) == text else redact(text)
+    return redact(str(value))
+
+
 def _redact_values(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    return {k: redact(v) if isinstance(v, str) else v for k, v in event.items()}
+    return {k: redacted(v) for k, v in event.items()}
 
 
 _configured = False

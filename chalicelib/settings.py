@@ -21,6 +21,10 @@ ENVIRONMENT_VARIABLES = (
     "PAYMENT_MAX_AMOUNT_FEN",
     "SETTLEMENT_POLICY",
 )
+# Read when set, set by no stage (so not above): the local stack's tests shorten the
+# institution-token cache (api/institution_cache.py) to see a revocation take effect.
+INSTITUTION_CACHE_SECONDS = "INSTITUTION_CACHE_SECONDS"
+DEFAULT_INSTITUTION_CACHE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ class Settings:
     # JSON overrides of SettlementPolicy's defaults (deductibles, fund rates and caps, serious
     # illness; see chalicelib/domain/settlement.py and `sscard settlements policy`). {}: defaults.
     settlement_policy: str
+    # How long a token -> institution lookup is reused: a revocation's longest delay.
+    institution_cache_seconds: float = DEFAULT_INSTITUTION_CACHE_SECONDS
     # Requests larger than this are refused before parsing (413).
     max_body_bytes: int = 64 * 1024
 
@@ -64,7 +70,19 @@ def load() -> Settings:
         contribution_policy=env.get("CONTRIBUTION_POLICY", "{}"),
         payment_max_amount_fen=env.get("PAYMENT_MAX_AMOUNT_FEN", ""),
         settlement_policy=env.get("SETTLEMENT_POLICY", "{}"),
+        institution_cache_seconds=_seconds(
+            env.get(INSTITUTION_CACHE_SECONDS), DEFAULT_INSTITUTION_CACHE_SECONDS
+        ),
     )
+
+
+def _seconds(raw: str | None, default: float) -> float:
+    if raw is None or not raw.strip():
+        return default
+    value = float(raw)  # a malformed value stops the function at start, not a request later
+    if not 0 <= value <= 3600:
+        raise ValueError(f"{INSTITUTION_CACHE_SECONDS} must be 0 to 3600 seconds, not {raw!r}")
+    return value
 
 
 @cache

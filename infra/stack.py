@@ -695,6 +695,6 @@ _NO_TRANSFORMATION = {"Priority": 0, "Type": "NONE"}
 
 
 def _body_key(status: int) -> str:
-    from chalicelib.api.problems import GATEWAY_PROBLEMS
+    from chalicelib.api.problems import GATEWAY_ERRORS
 
-    return GATEWAY_PROBLEMS[status][0]
+    return GATEWAY_ERRORS[status].slug

@@ -22,7 +22,7 @@ def check() -> None:
     Exit status 0 when every rule holds, 1 when one fails (its first failing records are listed).
     """
     from chalicelib.services import ledger
-    from sscard_ops.cli import connect, reported
+    from sscard_ops.cli_common import connect, reported
 
     ops = connect()
     from chalicelib.storage.ledger import DynamoLedgerSource

@@ -74,3 +74,42 @@ def test_a_changed_designation_shows_after_the_ttl_through_the_api(api, fake_wor
     headers["Idempotency-Key"] = "k3"
     r = api.post("/v1/payments", body, headers=headers)
     assert r.json["type"].endswith("institution-not-designated")
+
+
+def test_the_cache_time_comes_from_the_setting(monkeypatch):
+    from chalicelib import settings as settings_module
+
+    monkeypatch.setenv("INSTITUTION_CACHE_SECONDS", "2")
+    settings_module.settings.cache_clear()
+    try:
+        clock, loads = Clock(), []
+        cache = InstitutionCache(clock=clock)
+        cache.lookup("d", lambda: loads.append(1) or PH)
+        clock.t += 1
+        cache.lookup("d", lambda: loads.append(1) or PH)
+        assert len(loads) == 1
+        clock.t += 1
+        cache.lookup("d", lambda: loads.append(1) or PH)
+        assert len(loads) == 2  # 2 s, not 60
+    finally:
+        settings_module.settings.cache_clear()
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "86400"])
+def test_a_malformed_cache_time_stops_the_function_at_start(monkeypatch, value):
+    from chalicelib.settings import load
+
+    monkeypatch.setenv("INSTITUTION_CACHE_SECONDS", value)
+    with pytest.raises(ValueError):
+        load()
+
+
+def test_the_oldest_entries_go_first_however_the_cache_was_filled():
+    clock = Clock()
+    cache = InstitutionCache(ttl_seconds=10, max_entries=2, clock=clock)
+    cache.put("a", PH)
+    clock.t += 1
+    cache.put("b", PH)
+    cache.put("a", PH)  # written again: now the newest
+    cache.put("c", PH)
+    assert cache.get("a") is PH and cache.get("c") is PH and cache.get("b") is None

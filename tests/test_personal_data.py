@@ -33,3 +33,19 @@ def test_a_full_activation_flow_logs_no_personal_data(api, fake_world, capsys):
     secrets = [alice.ssn, alice.card_no, fake_world.seeded.bank_secret, *fake_world.seeded.tokens.values()]
     for secret in secrets:
         assert secret not in out
+
+
+def test_nested_fields_and_lists_are_redacted_in_the_logs(capsys):
+    ssn, card = "11010519491231002X", "6217001234567890123"
+    get_logger("test").info(
+        "webhook_received",
+        body={"data": {"ssn": ssn, "cards": [card, {"card_no": card}]}, "tuple": (ssn,)},
+        cards=[card],
+        card_as_number=int(card),
+    )
+    out = capsys.readouterr().out
+    record = json.loads(out.strip().splitlines()[-1])
+    assert ssn not in out and card not in out
+    assert record["body"]["data"]["ssn"] == "1101**********002X"
+    assert record["body"]["data"]["cards"] == ["621700******0123", {"card_no": "621700******0123"}]
+    assert record["cards"] == ["621700******0123"] and record["card_as_number"] == "621700******0123"

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from chalicelib.domain.cards import Action, Card, CardEvent, CardKind, CardState, Channel
-from chalicelib.domain.errors import AlreadyExists, HolderNotFound, NotFound
+from chalicelib.domain.errors import AlreadyExists, HolderNotFound, InvalidInput, NotFound
 from chalicelib.domain.holders import (
     Account,
     AccountState,
@@ -27,9 +27,12 @@ from chalicelib.domain.holders import (
 from chalicelib.domain.identifiers import Ssn, luhn_check_digit, parse_card_no
 
 from .digests import ssn_digest, token_digest
+from .institution_ports import InstitutionRegistry, IssuedToken
 from .ports import CardStore
 
 TOKEN_PREFIX = "sst_"
+# Only these kinds take the card, so only they are designated for medical insurance.
+DESIGNATABLE = (InstitutionKind.PHARMACY, InstitutionKind.HOSPITAL)
 
 
 class SecretWriter(Protocol):
@@ -63,7 +66,7 @@ def add_institution(
         institution_id=institution_id or f"{kind.value[:3].upper()}-{secrets.token_hex(4)}",
         kind=kind,
         name=name,
-        designated=designated and kind in (InstitutionKind.PHARMACY, InstitutionKind.HOSPITAL),
+        designated=designated and kind in DESIGNATABLE,
     )
     store.add_institution(institution)
     return institution, issue_token(store, hashing_key, institution, at)
@@ -75,6 +78,54 @@ def issue_token(store: CardStore, hashing_key: bytes, institution: Institution, 
         Credential(token_digest(hashing_key, token), institution.institution_id, institution.kind, at)
     )
     return token
+
+
+def institution_of(store: CardStore, institution_id: str) -> Institution:
+    institution = store.get_institution(institution_id)
+    if institution is None:
+        raise NotFound(f"No institution {institution_id}")
+    return institution
+
+
+# Revocations and designations reach a warm API container within its institution-token
+# cache time (chalicelib/api/institution_cache.py): the CLI and the README say so.
+
+
+def revoke_token(
+    registry: InstitutionRegistry, hashing_key: bytes, institution_id: str, token: str, at: datetime
+) -> bool:
+    """Revoke one of the institution's tokens; False if it was revoked already.
+
+    The token must be the institution's: a token of another institution is NotFound, so a
+    mistyped id cannot revoke someone else's credential.
+    """
+    digest = token_digest(hashing_key, token.strip())
+    issued = registry.token(digest)
+    if issued is None or issued.institution_id != institution_id:
+        raise NotFound(f"No such token of {institution_id}")
+    return registry.revoke(digest, at)
+
+
+def revoke_all_tokens(
+    store: CardStore, registry: InstitutionRegistry, institution_id: str, at: datetime
+) -> list[IssuedToken]:
+    """Revoke every live token of the institution; returns the ones this call revoked."""
+    institution_of(store, institution_id)
+    return [
+        t for t in registry.tokens_of(institution_id) if not t.revoked and registry.revoke(t.token_digest, at)
+    ]
+
+
+def designate(
+    store: CardStore, registry: InstitutionRegistry, institution_id: str, designated: bool
+) -> Institution:
+    """Designate (or no longer designate) a pharmacy or hospital for medical insurance."""
+    institution = institution_of(store, institution_id)
+    if institution.kind not in DESIGNATABLE:
+        raise InvalidInput(
+            f"Only pharmacies and hospitals are designated; {institution_id} is a {institution.kind.value}"
+        )
+    return registry.set_designated(institution_id, designated)
 
 
 def add_bank(store: CardStore, writer: SecretWriter, bank_code: str, name: str) -> str:

@@ -2,12 +2,17 @@
 
 Only successful loads are cached, so something created a moment ago is found
 at once; what changes takes effect within the cache's time to live.
+
+Entries are kept in the order they were written, which (one time to live, a clock
+that only goes forward) is the order they expire: the expired and, past the bound,
+the oldest are dropped from the front, in constant time per entry however full it is.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
@@ -23,7 +28,7 @@ class TtlCache(Generic[K, V]):
         self._max = max_entries
         self._clock = clock
         self._lock = threading.Lock()
-        self._entries: dict[K, tuple[float, V]] = {}  # key -> (expires at, value)
+        self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()  # key -> (expires at, value)
 
     def get_many(self, keys: Iterable[K]) -> dict[K, V]:
         now = self._clock()
@@ -37,11 +42,12 @@ class TtlCache(Generic[K, V]):
     def put_many(self, values: dict[K, V]) -> None:
         now = self._clock()
         with self._lock:
-            if len(self._entries) + len(values) > self._max:
-                self._entries = {k: e for k, e in self._entries.items() if e[0] > now}
-                while self._entries and len(self._entries) + len(values) > self._max:
-                    del self._entries[next(iter(self._entries))]  # all fresh: drop the oldest
-            self._entries.update({k: (now + self._ttl, v) for k, v in values.items()})
+            entries = self._entries
+            for key, value in values.items():
+                entries[key] = (now + self._ttl, value)
+                entries.move_to_end(key)
+            while entries and (len(entries) > self._max or next(iter(entries.values()))[0] <= now):
+                entries.popitem(last=False)
 
     def put(self, key: K, value: V) -> None:
         self.put_many({key: value})

@@ -406,7 +406,7 @@ class DynamoCardStore:
 
     def get_credential(self, token_digest: str) -> Credential | None:
         item = _get(CredentialModel, token_digest)
-        if item is None:
+        if item is None or item.revoked_at is not None:  # revoked: storage/institutions.py
             return None
         return Credential(item.token_digest, item.institution_id, InstitutionKind(item.kind), item.created_at)
 

@@ -138,8 +138,19 @@ class BankModel(Model):
     name = UnicodeAttribute()
 
 
+class InstitutionCredentialsIndex(GlobalSecondaryIndex["CredentialModel"]):  # type: ignore[no-untyped-call]
+    """An institution's tokens, so that all of them can be revoked at once."""
+
+    class Meta:
+        index_name = "by-institution"
+        projection = AllProjection()
+
+    institution_id = UnicodeAttribute(hash_key=True)
+
+
 class CredentialModel(Model):
-    """An institution token, stored only as its keyed digest."""
+    """An institution token, stored only as its keyed digest. A revoked one is kept, with
+    `revoked_at`, so the operator can see what was revoked and when."""
 
     class Meta(_Meta):
         table_name = table_name("credentials")
@@ -148,6 +159,8 @@ class CredentialModel(Model):
     institution_id = UnicodeAttribute()
     kind = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
+    revoked_at = UTCDateTimeAttribute(null=True)
+    by_institution = InstitutionCredentialsIndex()
 
 
 class WebhookReceiptModel(Model):

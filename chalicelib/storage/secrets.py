@@ -4,6 +4,12 @@ Names, under the stage's prefix (SECRETS_PREFIX):
   token-hashing-key   key of the keyed digests of institution tokens and SSNs
   banks/<bank code>   JSON {"secrets": ["whsec_...", ...]}: several during a rotation
   mobile-jwks         JSON Web Key Set of the mobile app issuer's public keys
+
+A name the store does not have (a webhook to an unknown bank code) is remembered as
+absent for ABSENT_SECONDS, in a cache of its own: a caller sending random codes costs
+one call per new code and can only push other absent names out, never a real secret.
+A bank added meanwhile is found once its absence expires (`put` in this process forgets
+it at once).
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ from chalicelib.domain.errors import NotFound, StorageBusy
 from chalicelib.services.ttl_cache import TtlCache
 
 CACHE_SECONDS = 300
+ABSENT_SECONDS = 60
+MAX_SECRETS = 1_000
+MAX_ABSENT = 1_000
 HASHING_KEY = "token-hashing-key"
 MOBILE_JWKS = "mobile-jwks"
 
@@ -25,9 +34,12 @@ def bank_secret_name(bank_code: str) -> str:
 
 
 class SecretsManagerSource:
-    def __init__(self, prefix: str, cache_seconds: float = CACHE_SECONDS) -> None:
+    def __init__(
+        self, prefix: str, cache_seconds: float = CACHE_SECONDS, absent_seconds: float = ABSENT_SECONDS
+    ) -> None:
         self._prefix = prefix
-        self._cache: TtlCache[str, str] = TtlCache(cache_seconds, max_entries=1_000)
+        self._cache: TtlCache[str, str] = TtlCache(cache_seconds, max_entries=MAX_SECRETS)
+        self._absent: TtlCache[str, bool] = TtlCache(absent_seconds, max_entries=MAX_ABSENT)
         self._client: Any = None
 
     def _secrets_client(self) -> Any:
@@ -38,7 +50,13 @@ class SecretsManagerSource:
         return self._client
 
     def _read(self, name: str) -> str:
-        return self._cache.lookup(name, lambda: self._fetch(name))
+        if self._absent.get(name):
+            raise NotFound(f"No secret {name}")
+        try:
+            return self._cache.lookup(name, lambda: self._fetch(name))
+        except NotFound:
+            self._absent.put(name, True)
+            raise
 
     def _fetch(self, name: str) -> str:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -80,3 +98,4 @@ class SecretsManagerSource:
                 raise
             client.put_secret_value(SecretId=self._prefix + name, SecretString=value)
         self._cache.pop(name)
+        self._absent.pop(name)
