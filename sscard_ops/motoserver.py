@@ -2,7 +2,9 @@
 
 moto 5.2 is not atomic under concurrent requests (lost updates, overdrafts,
 RuntimeError inside transactions), while DynamoDB is. Serialising requests
-makes the stand-in honour the conditions our correctness rests on.
+makes the stand-in honour the conditions our correctness rests on; and because
+it does, a transaction's rollback needs only the items it touched (moto_journal.py),
+not a copy of every table it names.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from werkzeug.serving import BaseWSGIServer, make_server
+
+from sscard_ops import moto_journal
 
 
 class LockedApp:
@@ -46,20 +50,19 @@ class LockedMotoServer:
         host = host.decode() if isinstance(host, bytes) else str(host)
         return f"http://{host}:{port}"
 
-    def start(self) -> LockedMotoServer:
+    def _bind(self) -> BaseWSGIServer:
+        moto_journal.install()
         app = LockedApp(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(
-            self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler
-        )
+        return make_server(self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler)
+
+    def start(self) -> LockedMotoServer:
+        self._server = self._bind()
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
-        app = LockedApp(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(
-            self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler
-        )
+        self._server = self._bind()
         self._server.serve_forever()
 
     def stop(self) -> None:
