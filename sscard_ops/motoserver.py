@@ -9,8 +9,13 @@ not a copy of every table it names.
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.process
+import os
 import threading
+import time
 from collections.abc import Callable, Iterable
+from multiprocessing.connection import Connection
 from typing import Any
 
 from moto.moto_server.werkzeug_app import (
@@ -70,3 +75,86 @@ class LockedMotoServer:
             self._server.shutdown()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+def _serve_in_child(host: str, port: int, report: Connection) -> None:
+    """The child's whole life: bind, say which port (or why not), serve until told to stop."""
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = LockedMotoServer(host, port)
+    try:
+        server._server = server._bind()
+    except OSError as exc:
+        report.send(("error", exc.errno, str(exc)))
+        return
+    report.send(("port", server._server.server_address[1]))
+    parent = os.getppid()
+
+    def orphaned() -> None:  # the parent was killed without stopping us: go too
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=orphaned, daemon=True).start()
+    server._server.serve_forever()
+
+
+class MotoProcess:
+    """A LockedMotoServer in a process of its own.
+
+    The local stack's API, poller and moto would otherwise share one interpreter lock,
+    so on a machine with more than one core moto's work and the API's run in parallel
+    here. Same interface as LockedMotoServer; an OSError binding the port is raised in
+    the parent, with its errno.
+    """
+
+    START_TIMEOUT = 60
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._host = host
+        self._port = port
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._bound: int | None = None
+        self._report: Connection | None = None
+
+    def launch(self) -> MotoProcess:
+        """Start the child and return at once; `start()` (or `endpoint`) waits for it to listen."""
+        context = multiprocessing.get_context("spawn")  # no fork of this process's threads
+        parent_end, child_end = context.Pipe(duplex=False)
+        self._report = parent_end
+        self._process = context.Process(
+            target=_serve_in_child, args=(self._host, self._port, child_end), name="moto", daemon=True
+        )
+        self._process.start()
+        child_end.close()
+        return self
+
+    def start(self) -> MotoProcess:
+        if self._process is None:
+            self.launch()
+        assert self._report is not None
+        if self._bound is None:
+            if not self._report.poll(self.START_TIMEOUT):
+                self.stop()
+                raise RuntimeError(f"moto did not start in {self.START_TIMEOUT} s")
+            kind, *detail = self._report.recv()
+            if kind == "error":
+                self.stop()
+                raise OSError(detail[0], detail[1])
+            self._bound = int(detail[0])
+        return self
+
+    @property
+    def endpoint(self) -> str:
+        self.start()
+        return f"http://{self._host}:{self._bound}"
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.join(timeout=10)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join()
+            self._process = None
