@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit e2e clean synth deploy bench fuzz soak
+.PHONY: run test lint typecheck unit e2e clean synth deploy bench fuzz soak package test-package
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -46,6 +46,15 @@ soak: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
+## package: the Lambda function zip (under 5 MB, without what Lambda's runtime provides) and the
+## cryptography layer, into dist/lambda/ (sscard_ops/lambda_package.py; about 2 minutes)
+package: $(STAMP)
+	$(BIN)/python -m sscard_ops.lambda_package --out dist/lambda
+
+## test-package: build the package, then check it (size, and /health on the runtime's libraries alone)
+test-package: package
+	$(BIN)/pytest tests/test_packaging.py
+
 ## synth: STAGE's CloudFormation template (default prod) into cdk.out/, offline (docs/deploy.md)
 STAGE ?= prod
 CDK_CLI := aws-cdk@2.1148.1
@@ -58,4 +67,4 @@ deploy: synth
 	npx --yes $(CDK_CLI) deploy --app cdk.out $(STAGE) --require-approval broadening
 
 clean:
-	rm -rf $(VENV) .local cdk.out chalice.out .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .local cdk.out chalice.out dist .mypy_cache .pytest_cache .ruff_cache
