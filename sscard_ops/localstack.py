@@ -206,8 +206,7 @@ class LocalStack:
         # moto logs every request it serves; the API's own access log is enough.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         # moto in a process of its own (motoserver.py), booting while this one imports the app.
-        self._moto = MotoProcess(LOOPBACK, self._moto_port).launch()
-        _binding("moto", self._moto_port, self._moto.start)
+        self._moto = _binding("moto", self._moto_port, MotoProcess(LOOPBACK, self._moto_port).launch)
         endpoint = self._moto.endpoint
         use_endpoint(endpoint, self.project, self.stage)
         config = chalice_config(self.project, self.stage)
@@ -233,6 +232,7 @@ class LocalStack:
         )
         self._http_thread.start()
 
+        self._moto.start()  # waits until moto's process serves
         create_tables()
         bindings = sqs_bindings(app)
         sqs = boto3.client("sqs")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.process
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -55,10 +56,13 @@ class LockedMotoServer:
         host = host.decode() if isinstance(host, bytes) else str(host)
         return f"http://{host}:{port}"
 
-    def _bind(self) -> BaseWSGIServer:
+    def _bind(self, fd: int | None = None) -> BaseWSGIServer:
+        """The server, on `fd` (a socket already listening) or bound now to host and port."""
         moto_journal.install()
         app = LockedApp(DomainDispatcherApplication(create_backend_app))
-        return make_server(self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler)
+        return make_server(
+            self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler, fd=fd
+        )
 
     def start(self) -> LockedMotoServer:
         self._server = self._bind()
@@ -77,18 +81,15 @@ class LockedMotoServer:
             self._thread.join(timeout=5)
 
 
-def _serve_in_child(host: str, port: int, report: Connection) -> None:
-    """The child's whole life: bind, say which port (or why not), serve until told to stop."""
+def _serve_in_child(listening: socket.socket, report: Connection) -> None:
+    """The child's whole life: serve on the socket the parent bound, until told to stop."""
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    host, port = listening.getsockname()[:2]
     server = LockedMotoServer(host, port)
-    try:
-        server._server = server._bind()
-    except OSError as exc:
-        report.send(("error", exc.errno, str(exc)))
-        return
-    report.send(("port", server._server.server_address[1]))
+    server._server = server._bind(fd=listening.fileno())
+    report.send("serving")
     parent = os.getppid()
 
     def orphaned() -> None:  # the parent was killed without stopping us: go too
@@ -105,26 +106,37 @@ class MotoProcess:
 
     The local stack's API, poller and moto would otherwise share one interpreter lock,
     so on a machine with more than one core moto's work and the API's run in parallel
-    here. Same interface as LockedMotoServer; an OSError binding the port is raised in
-    the parent, with its errno.
+    here. This process binds the port (a port in use is an OSError here, at once) and
+    hands the listening socket to the child; `launch()` returns while the child is still
+    importing moto, so the caller can do its own imports meanwhile, and `start()` waits
+    until the child serves.
     """
 
-    START_TIMEOUT = 60
+    START_TIMEOUT = 120
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._host = host
         self._port = port
         self._process: multiprocessing.process.BaseProcess | None = None
-        self._bound: int | None = None
+        self._socket: socket.socket | None = None
         self._report: Connection | None = None
+        self._serving = False
 
     def launch(self) -> MotoProcess:
-        """Start the child and return at once; `start()` (or `endpoint`) waits for it to listen."""
+        listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug binds
+            listening.bind((self._host, self._port))
+            listening.listen(128)
+        except OSError:
+            listening.close()
+            raise
+        self._socket = listening
         context = multiprocessing.get_context("spawn")  # no fork of this process's threads
         parent_end, child_end = context.Pipe(duplex=False)
         self._report = parent_end
         self._process = context.Process(
-            target=_serve_in_child, args=(self._host, self._port, child_end), name="moto", daemon=True
+            target=_serve_in_child, args=(listening, child_end), name="moto", daemon=True
         )
         self._process.start()
         child_end.close()
@@ -134,21 +146,23 @@ class MotoProcess:
         if self._process is None:
             self.launch()
         assert self._report is not None
-        if self._bound is None:
-            if not self._report.poll(self.START_TIMEOUT):
+        if not self._serving:
+            try:
+                ready = self._report.poll(self.START_TIMEOUT) and self._report.recv() == "serving"
+            except EOFError:  # the child died before serving
+                ready = False
+            if not ready:
                 self.stop()
-                raise RuntimeError(f"moto did not start in {self.START_TIMEOUT} s")
-            kind, *detail = self._report.recv()
-            if kind == "error":
-                self.stop()
-                raise OSError(detail[0], detail[1])
-            self._bound = int(detail[0])
+                raise RuntimeError("moto's process did not start serving")
+            self._serving = True
         return self
 
     @property
     def endpoint(self) -> str:
-        self.start()
-        return f"http://{self._host}:{self._bound}"
+        """Known from launch(): the parent bound the port."""
+        assert self._socket is not None, "launch() first"
+        host, port = self._socket.getsockname()[:2]
+        return f"http://{host}:{port}"
 
     def stop(self) -> None:
         if self._process is not None:
@@ -158,3 +172,6 @@ class MotoProcess:
                 self._process.kill()
                 self._process.join()
             self._process = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
