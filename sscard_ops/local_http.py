@@ -111,7 +111,11 @@ def create_server(
     """
     from chalice import local
 
-    server = local.create_local_server(app_obj, config, host, port)
+    if isinstance(app_obj, local.CustomLocalChalice):
+        # Chalice turns the app into a local one the first time; again would be a base cycle.
+        server = local.LocalDevServer(app_obj, config, host, port)
+    else:
+        server = local.create_local_server(app_obj, config, host, port)
     server.server.ready = threading.Event()
     if ready:
         server.server.ready.set()
