@@ -4,14 +4,26 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit e2e clean synth deploy bench fuzz soak
+.PHONY: run test lint typecheck unit e2e clean synth deploy bench fuzz soak package test-package lock
 
-$(STAMP): pyproject.toml
+# Installs exactly the locked versions (requirements.lock, every dependency, transitive
+# included), then this project itself without resolving anything again.
+$(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,infra]'
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
+
+## lock: after changing pyproject.toml's dependencies, resolve again into requirements.lock
+## (everything, dev and infra included) and requirements.txt (what Chalice packages: the
+## runtime dependencies less chalice, at the locked versions). Needs the package registry.
+UV_COMPILE = $(BIN)/uv pip compile --universal --python-version 3.11 --quiet
+lock: $(STAMP)
+	$(UV_COMPILE) pyproject.toml --extra dev --extra infra -o requirements.lock
+	$(BIN)/python -m sscard_ops.locks lambda-requirements | \
+		$(UV_COMPILE) - --constraint requirements.lock -o requirements.txt --no-header
+	$(BIN)/python -m sscard_ops.locks annotate requirements.txt
 
 ## run: the whole local stack (moto server, chalice local, queue poller), seeded, on 127.0.0.1:8000
 run: $(STAMP)
@@ -47,6 +59,15 @@ soak: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
+## package: the Lambda function zip (under 5 MB, without what Lambda's runtime provides) and the
+## cryptography layer, into dist/lambda/ (sscard_ops/lambda_package.py; about 2 minutes)
+package: $(STAMP)
+	$(BIN)/python -m sscard_ops.lambda_package --out dist/lambda
+
+## test-package: build the package, then check it (size, and /health on the runtime's libraries alone)
+test-package: package
+	$(BIN)/pytest tests/test_packaging.py
+
 ## synth: STAGE's CloudFormation template (default prod) into cdk.out/, offline (docs/deploy.md)
 STAGE ?= prod
 CDK_CLI := aws-cdk@2.1148.1
@@ -59,4 +80,4 @@ deploy: synth
 	npx --yes $(CDK_CLI) deploy --app cdk.out $(STAGE) --require-approval broadening
 
 clean:
-	rm -rf $(VENV) .local cdk.out chalice.out .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .local cdk.out chalice.out dist .mypy_cache .pytest_cache .ruff_cache

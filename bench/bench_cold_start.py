@@ -40,7 +40,7 @@ FIRST_REQUEST = (
 )
 # Lambda's Python runtime provides these (boto3 and its dependencies).
 PROVIDED = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"}
-TARGET_RATIO, TARGET_MB = 1.5, 5.0
+TARGET_RATIO, FIRST_REQUEST_RATIO, TARGET_MB = 1.5, 1.8, 5.0
 
 
 def timed(body: str, block: str = "") -> float:
@@ -75,10 +75,9 @@ def imports(runs: int) -> None:
     for name, values in samples.items():
         m = statistics.median(values)
         ratio = m / bare
-        verdict = (
-            "" if name == "bare" else ("met" if ratio <= TARGET_RATIO else f"missed by {ratio - 1.5:.2f}")
-        )
-        print(f"| {name} | {m * 1000:.0f} | {ratio:.2f} | {verdict} |")
+        target = FIRST_REQUEST_RATIO if "first request" in name else TARGET_RATIO
+        verdict = "" if name == "bare" else ("met" if ratio <= target else f"missed by {ratio - target:.2f}")
+        print(f"| {name} | {m * 1000:.0f} | {ratio:.2f} | {'' if name == 'bare' else target} {verdict} |")
     print(
         "\n'app, no rich' is what Lambda runs: `rich` is a development dependency that "
         "structlog's console renderer imports when installed; the deployment package does not carry it. "
@@ -132,6 +131,10 @@ def package() -> None:
                 top = top.split("-", 1)[0] if top.endswith((".dist-info", ".libs")) else top
                 top = top.split(".", 1)[0] if top.endswith(".so") else top.removesuffix(".py")
                 by_top[top] += info.compress_size + 30 + len(info.filename)  # data + local header
+        from sscard_ops import lambda_package
+
+        function, layer = lambda_package.split(zip_path, Path(out) / "split")
+        built = (function.stat().st_size, layer.stat().st_size)
     mb = 1024 * 1024
     provided = sum(n for k, n in by_top.items() if k in PROVIDED)
     crypto = sum(n for k, n in by_top.items() if k in ("cryptography", "cffi", "_cffi_backend", "pycparser"))
@@ -151,10 +154,13 @@ def package() -> None:
         f"Without cryptography and cffi too (moved to a Lambda layer, or PyJWT without [crypto] "
         f"if the issuer signs HS256, which it does not): **{rest / mb:.1f} MB**."
     )
+    verdict = "met" if built[0] <= lambda_package.BUDGET_BYTES else "NOT met"
     print(
-        "\nPynamoDB depends on botocore, so pip puts botocore (and with it urllib3, jmespath, "
-        "dateutil) into the package although Lambda's runtime has them; docs/capacity.md shows "
-        "how to leave them out."
+        f"\n`make package` (sscard_ops/lambda_package.py) builds exactly that split from the same zip: "
+        f"function.zip **{built[0] / mb:.2f} MB** (target {TARGET_MB:.0f} MB: {verdict}) and the "
+        f"cryptography layer {built[1] / mb:.2f} MB. PynamoDB depends on botocore, so pip puts botocore "
+        "(and urllib3, jmespath, dateutil) into chalice's zip although Lambda's runtime has them; the "
+        "split leaves all of them out, so boto3 and botocore both come from the runtime."
     )
 
 

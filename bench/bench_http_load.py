@@ -7,9 +7,10 @@ Starts the real local stack (`sscard serve --api-port 0 --moto-port 0`) in a sub
 gives every client its own funded holder and card (so clients do not contend for one
 account), and has each client send POST /v1/payments with a fresh Idempotency-Key, as a
 pharmacy terminal does. The stack's moto server serves one request at a time behind a
-lock (DESIGN.md section 5: moto is not atomic otherwise), so it is the bottleneck: more
-clients queue behind it, throughput stays flat and latency grows with the number of
-clients. On AWS the same requests go to DynamoDB, which has no such lock.
+lock (DESIGN.md section 5: moto is not atomic otherwise), in a process of its own, so the
+API's work and moto's run on two cores; past a few clients the lock is the bottleneck and
+latency grows with the number of clients. Target: at least 50 payments a second at 8
+clients on 2 cores. On AWS the same requests go to DynamoDB, which has no such lock.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def start(state: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a loaded 2-core machine starts it slowly
     seed_file = state / "seed.json"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -70,7 +71,7 @@ def start(state: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
                 pass
         time.sleep(0.2)
     proc.terminate()
-    raise SystemExit("sscard serve did not start in 60 s")
+    raise SystemExit("sscard serve did not start in 180 s")
 
 
 def provision(seed: dict[str, Any], state: Path, count: int) -> list[str]:
@@ -169,12 +170,15 @@ def main() -> None:
             f"| {clients} | {r['requests']:.0f} | {r['rate']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | "
             f"{r['failed']:.0f} |"
         )
+    eight = next((r["rate"] for c, r in rows if c == 8), None)
+    if eight is not None:
+        print(f"\nAt 8 clients: {eight:.0f} payments/s (target 50: {'met' if eight >= 50 else 'NOT met'}).")
     print(
-        "\nInformational, not a target: `sscard serve` puts moto's server behind a lock that serves one "
-        "request at a time (moto is not atomic otherwise), and runs the API in the same process under "
-        "one GIL. That lock is the bottleneck: with more clients, payments a second stay flat and "
-        "latency grows roughly with the number of clients waiting. It says nothing about AWS, where "
-        "each Lambda runs alone and DynamoDB serves requests in parallel."
+        "\n`sscard serve` runs moto's server in a process of its own behind a lock that serves one "
+        "request at a time (moto is not atomic otherwise); the API and the poller share the other "
+        "process. Past a few clients that lock is the bottleneck: payments a second stay flat and "
+        "latency grows with the clients waiting. It says nothing about AWS, where each Lambda runs "
+        "alone and DynamoDB serves requests in parallel."
     )
 
 

@@ -46,10 +46,22 @@ SECTIONS: list[tuple[str, str, list[str], list[str]]] = [
         ["--payments", "10000", "--postings", "10000"],
     ),
     (
-        "5. The local stack under load (informational)",
+        "5. The local stack under load",
         "bench_http_load.py",
         ["--requests", "400"],
         ["--requests", "64", "--clients", "1,8"],
+    ),
+    (
+        "6. Cost of a payment and a posting as the tables fill",
+        "bench_growth.py",
+        ["--ops", "30"],
+        ["--sizes", "1000,10000", "--ops", "10", "--moto-sizes", "1000", "--rounds", "1"],
+    ),
+    (
+        "7. A contribution file through the local stack",
+        "bench_import.py",
+        ["--rows", "2000", "--holders", "200"],
+        ["--rows", "200", "--holders", "20"],
     ),
 ]
 

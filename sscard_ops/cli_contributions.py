@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,6 +28,8 @@ COLUMNS = ("contribution_id", "ssn", "period", "insurance", "payer", "employer_i
 OPTIONAL = {"employer_id"}
 SEND_CHUNK = 10  # one SendMessageBatch
 SHOW_PROBLEMS = 20
+LOOKUP_CHUNK = 100  # one BatchGetItem of postings
+LOOKUPS_PER_TICK = 10  # while following: at most this many BatchGetItems a second
 
 contributions_app = typer.Typer(help="Queue contribution files and see the ones that could not post.")
 contributions_app.info.no_args_is_help = True
@@ -50,6 +53,7 @@ def _consoles() -> tuple[Console, Console]:
 class ImportSummary:
     rows: int = 0
     queued: int = 0
+    queued_ids: list[str] = field(default_factory=list)
     invalid: list[tuple[int, str, str]] = field(default_factory=list)  # line, id, reason
     repeated: list[tuple[int, str]] = field(default_factory=list)  # line, id
     not_queued: int = 0
@@ -101,6 +105,7 @@ def import_file(
         try:
             queue.send(list(chunk))
             summary.queued += len(chunk)
+            summary.queued_ids.extend(c.contribution_id for c in chunk)
         except StorageBusy:
             summary.not_queued += len(chunk)
         chunk.clear()
@@ -127,28 +132,138 @@ def import_file(
     return summary
 
 
+# --- following the posting ----------------------------------------------------------------
+
+
+@dataclass
+class PostingSummary:
+    posted: int = 0  # posted by this import
+    duplicate: int = 0  # had posted before this import (the worker leaves them as they are)
+    rejected: list[tuple[str, str, str]] = field(default_factory=list)  # id, reason, detail
+    unfinished: int = 0  # neither posted nor rejected when following stopped
+
+
+def _chunks(ids: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def file_ids(path: Path) -> set[str]:
+    return {cid for _, row in read_rows(path) if (cid := (row.get("contribution_id") or "").strip())}
+
+
+def already_posted(store: Any, ids: Collection[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(list(ids), LOOKUP_CHUNK):
+        found |= store.posted(chunk)
+    return found
+
+
+def _rejections_of(store: Any, ids: set[str]) -> dict[str, tuple[str, str]]:
+    found: dict[str, tuple[str, str]] = {}
+    cursor: str | None = None
+    while True:
+        page, cursor = store.rejections(1000, cursor)
+        for r in page:
+            if r.contribution_id in ids:
+                found[r.contribution_id] = (r.reason, r.detail)
+        if cursor is None:
+            return found
+
+
+def follow_posting(
+    store: Any,
+    new_ids: list[str],
+    duplicates: int,
+    pending: Callable[[], int],
+    progress: Progress | None = None,
+    *,
+    every: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PostingSummary:
+    """Until the queue is drained: advance a bar as this import's new contributions post.
+
+    `pending()` is how many messages the queue still holds (visible or in flight); each tick
+    looks up at most LOOKUPS_PER_TICK x LOOKUP_CHUNK of the ids not yet seen posted, oldest
+    first, so following costs the stack a few requests a second however large the file.
+    When the queue is empty, every id left is looked up, then the rejections are read.
+    """
+    summary = PostingSummary(duplicate=duplicates)
+    task = progress.add_task("Posting", total=len(new_ids)) if progress else None
+    waiting = list(new_ids)
+
+    def look(ids: list[str]) -> None:
+        posted = already_posted(store, ids)
+        if posted:
+            waiting[:] = [i for i in waiting if i not in posted]
+            summary.posted += len(posted)
+            if progress is not None and task is not None:
+                progress.advance(task, len(posted))
+
+    while waiting and pending() > 0:
+        look(waiting[: LOOKUP_CHUNK * LOOKUPS_PER_TICK])
+        sleep(every)
+    look(list(waiting))
+    if waiting:
+        rejected = _rejections_of(store, set(waiting))
+        summary.rejected = [(i, *rejected[i]) for i in waiting if i in rejected]
+        summary.unfinished = len(waiting) - len(summary.rejected)
+    return summary
+
+
+def queue_depth(queue_name: str) -> Callable[[], int]:
+    """Messages still in `queue_name`, visible or being handled (SQS's approximate counts)."""
+    import boto3
+
+    sqs: Any = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+
+    def depth() -> int:
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        return sum(int(attributes.get(n, 0)) for n in names)
+
+    return depth
+
+
 @contributions_app.command("import")
 def import_command(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV file")],
     source: Annotated[
         str, typer.Option(help="Recorded with each posting as the sending system")
     ] = "sscard-cli",
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow/--no-follow",
+            help="After queueing, wait for the rows to post, with a progress bar and a summary",
+        ),
+    ] = True,
 ) -> None:
     """Queue a CSV file of contribution messages, one per row.
 
     Columns: contribution_id, ssn, period (YYYY-MM), insurance, payer, employer_id (when the
     employer pays), amount_fen, paid_at (ISO 8601). Every row is checked as POST
     /v1/contributions checks it; valid rows are queued, the others listed. Importing a file
-    again is safe: a contribution_id posts once.
+    again is safe: a contribution_id posts once. Then (unless --no-follow) the posting is
+    followed until the queue is empty, and counted: posted, duplicate (posted before this
+    import), rejected (with the reason; also in `sscard contributions rejected`).
     """
     from sscard_ops.cli import connect, now, reported
 
     console, err = _consoles()
     check_columns(file)
     ops = connect()
+    from chalicelib.storage.contributions import DynamoContributionStore
     from chalicelib.storage.queues import SqsContributionQueue
 
-    queue = SqsContributionQueue(ops.stage_env["CONTRIBUTIONS_QUEUE"])
+    queue_name = ops.stage_env["CONTRIBUTIONS_QUEUE"]
+    queue = SqsContributionQueue(queue_name)
+    store = DynamoContributionStore()
+    posting: PostingSummary | None = None
+    with reported(ops):
+        # Looked up before queueing: the stack posts while the file is still being queued.
+        before = already_posted(store, file_ids(file)) if follow else set()
     with (
         reported(ops),
         Progress(
@@ -161,6 +276,10 @@ def import_command(
         ) as progress,
     ):
         summary = import_file(file, queue, source, now(), progress)
+        if follow and summary.queued_ids:
+            new_ids = [i for i in summary.queued_ids if i not in before]
+            duplicates = len(summary.queued_ids) - len(new_ids)
+            posting = follow_posting(store, new_ids, duplicates, queue_depth(queue_name), progress)
     table = Table(title=f"Imported {file.name}", title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -172,7 +291,24 @@ def import_command(
         ("not queued (queue unavailable)", summary.not_queued),
     ):
         table.add_row(label, str(value))
+    if posting is not None:
+        for label, value in (
+            ("posted", posting.posted),
+            ("duplicate (posted before)", posting.duplicate),
+            ("rejected", len(posting.rejected)),
+            ("neither yet (see `sscard contributions rejected`)", posting.unfinished),
+        ):
+            table.add_row(label, str(value))
     console.print(table)
+    if posting is not None and posting.rejected:
+        rejected = Table(title="Rejected", title_justify="left")
+        for column in ("contribution_id", "reason", "detail"):
+            rejected.add_column(column, overflow="fold")
+        for row in posting.rejected[:SHOW_PROBLEMS]:
+            rejected.add_row(*row)
+        console.print(rejected)
+        if len(posting.rejected) > SHOW_PROBLEMS:
+            console.print(f"... and {len(posting.rejected) - SHOW_PROBLEMS} more")
     if summary.invalid or summary.repeated:
         problems = Table(title="Rows not queued", title_justify="left")
         for column in ("line", "contribution_id", "reason"):
@@ -189,7 +325,7 @@ def import_command(
             console.print(f"... and {len(listed) - SHOW_PROBLEMS} more")
     if summary.not_queued:
         err.print("[yellow]Some rows were not queued; run the import again (queued rows post once).[/]")
-    if not summary.ok:
+    if not summary.ok or (posting is not None and (posting.rejected or posting.unfinished)):
         raise typer.Exit(1)
 
 

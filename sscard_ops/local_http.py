@@ -6,6 +6,8 @@
 - A malformed, repeated or huge Content-Length, or a chunked body: the stock
   handler crashes the connection or waits to read gigabytes; this one refuses
   with a problem (400 or 413) before reading anything.
+- Until the stack is seeded (`mark_ready`), every request gets a 503 problem with
+  Retry-After at once, instead of waiting unanswered in the listen backlog.
 - Its access log would print request paths, which carry card numbers: the
   app's middleware logs each request (route template, no card numbers) instead.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 from http.server import HTTPServer
 from typing import Any
 
@@ -21,7 +24,8 @@ from chalice.app import Chalice
 from chalice.config import Config
 from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalDevServer, LocalGatewayException
 
-from chalicelib.api.problems import Problem, gateway_problem
+from chalicelib.api.problems import BadRequest, LengthRequired, PayloadTooLarge, Problem, gateway_problem
+from chalicelib.domain.errors import StorageBusy
 from chalicelib.logs import redact
 from chalicelib.settings import settings
 
@@ -33,6 +37,14 @@ class ProblemRequestHandler(ChaliceRequestHandler):
     timeout = 30
 
     def _generic_handle(self) -> None:
+        ready: threading.Event | None = getattr(self.server, "ready", None)
+        if ready is not None and not ready.is_set():
+            self.close_connection = True
+            self._send_problem(
+                Problem(StorageBusy("Not seeded yet: wait for the ready line of `sscard serve`")),
+                {"Connection": "close"},
+            )
+            return
         refusal = self._refuse_body()
         if refusal is not None:
             # The body (if any) is left unread, so the connection cannot be reused.
@@ -46,23 +58,18 @@ class ProblemRequestHandler(ChaliceRequestHandler):
     def _refuse_body(self) -> Problem | None:
         if self.headers.get("transfer-encoding"):
             return Problem(
-                411,
-                "length-required",
-                "The request needs a Content-Length",
-                "Chunked transfer encoding is not accepted; send the body with a Content-Length",
+                LengthRequired(
+                    "Chunked transfer encoding is not accepted; send the body with a Content-Length"
+                )
             )
         values = self.headers.get_all("content-length") or []
         if not values:
             return None
         if len(set(values)) > 1 or not _DIGITS.fullmatch(values[0].strip()):
-            return Problem(
-                400, "bad-request", "The request could not be understood", "Content-Length is not valid"
-            )
+            return Problem(BadRequest("Content-Length is not valid"))
         limit = settings().max_body_bytes
         if int(values[0].strip()) > limit:
-            return Problem(
-                413, "payload-too-large", "The request body is too large", f"At most {limit} bytes"
-            )
+            return Problem(PayloadTooLarge(f"At most {limit} bytes"))
         return None
 
     def _send_error_response(self, error: LocalGatewayException) -> None:
@@ -85,14 +92,24 @@ class ProblemRequestHandler(ChaliceRequestHandler):
 LISTEN_BACKLOG = 128
 
 
-def create_server(app_obj: Chalice, config: Config, host: str, port: int) -> LocalDevServer:
+def create_server(
+    app_obj: Chalice, config: Config, host: str, port: int, *, ready: bool = True
+) -> LocalDevServer:
     """The server `chalice local` builds, answering through ProblemRequestHandler.
 
-    `port` 0 binds a free port; read it back with `bound_port`.
+    `port` 0 binds a free port; read it back with `bound_port`. ready=False: it answers
+    503 to everything until `mark_ready`.
     """
     from chalice import local
 
-    server = local.create_local_server(app_obj, config, host, port)
+    if isinstance(app_obj, local.CustomLocalChalice):
+        # Chalice turns the app into a local one the first time; again would be a base cycle.
+        server = local.LocalDevServer(app_obj, config, host, port)
+    else:
+        server = local.create_local_server(app_obj, config, host, port)
+    server.server.ready = threading.Event()
+    if ready:
+        server.server.ready.set()
     server.server.RequestHandlerClass = _bind(app_obj, config)
     # socketserver listens with a backlog of 5: a burst of terminals would get resets.
     server.server.socket.listen(LISTEN_BACKLOG)
@@ -104,6 +121,11 @@ def _bind(app_obj: Chalice, config: Config) -> Any:
         return ProblemRequestHandler(request, client_address, server, app_object=app_obj, config=config)
 
     return handler
+
+
+def mark_ready(server: LocalDevServer) -> None:
+    """From now on the server answers requests (before: 503)."""
+    server.server.ready.set()
 
 
 def bound_port(server: LocalDevServer) -> int:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sscard_ops import devjwt
-from sscard_ops.motoserver import LockedMotoServer
+from sscard_ops.motoserver import MotoProcess
 
 T = TypeVar("T")
 LOOPBACK = "127.0.0.1"
@@ -190,7 +190,7 @@ class LocalStack:
         self._api_port = api_port
         self._moto_port = moto_port
         self._visibility_timeout = visibility_timeout
-        self._moto: LockedMotoServer | None = None
+        self._moto: MotoProcess | None = None
         self._http: Any = None
         self._http_thread: threading.Thread | None = None
         self._poller: Any = None
@@ -205,7 +205,8 @@ class LocalStack:
     def _start(self) -> StackInfo:
         # moto logs every request it serves; the API's own access log is enough.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._moto = _binding("moto", self._moto_port, LockedMotoServer(LOOPBACK, self._moto_port).start)
+        # moto in a process of its own (motoserver.py), booting while this one imports the app.
+        self._moto = _binding("moto", self._moto_port, MotoProcess(LOOPBACK, self._moto_port).launch)
         endpoint = self._moto.endpoint
         use_endpoint(endpoint, self.project, self.stage)
         config = chalice_config(self.project, self.stage)
@@ -216,16 +217,22 @@ class LocalStack:
         from chalicelib.storage.models import create_tables
         from chalicelib.storage.secrets import HASHING_KEY, MOBILE_JWKS, SecretsManagerSource
         from sscard_ops import seed as seeding
-        from sscard_ops.local_http import bound_port, create_server
+        from sscard_ops.local_http import bound_port, create_server, mark_ready
         from sscard_ops.poller import QueuePoller, sqs_bindings
 
         app = config.chalice_app  # imports app.py, as `chalice local` does
-        # Bind the API port now, so a port in use fails before any work is done.
+        # Bind the API port now, so a port in use fails before any work is done, and answer
+        # 503 at once until seeded (an early caller neither hangs nor gets half a world).
         self._http = _binding(
-            "API", self._api_port, lambda: create_server(app, config, LOOPBACK, self._api_port)
+            "API", self._api_port, lambda: create_server(app, config, LOOPBACK, self._api_port, ready=False)
         )
         api_url = f"http://{LOOPBACK}:{bound_port(self._http)}"
+        self._http_thread = threading.Thread(
+            target=self._http.server.serve_forever, name="chalice-local", daemon=True
+        )
+        self._http_thread.start()
 
+        self._moto.start()  # waits until moto's process serves
         create_tables()
         bindings = sqs_bindings(app)
         sqs = boto3.client("sqs")
@@ -238,15 +245,12 @@ class LocalStack:
         secrets.put(MOBILE_JWKS, json.dumps(devjwt.jwks_for(issuer_pem)))
         seeded = seeding.seed(DynamoCardStore(), secrets, base64.b64decode(hashing_key), datetime.now(UTC))
 
-        self._http_thread = threading.Thread(
-            target=self._http.server.serve_forever, name="chalice-local", daemon=True
-        )
-        self._http_thread.start()
         self._poller = QueuePoller(sqs, bindings, region=REGION).start()
 
         seed = json.loads(seeded.to_json())
         info = StackInfo(api_url, endpoint, self.local_dir, {b.queue: b.name for b in bindings}, seed)
         self._write_seed(info)
+        mark_ready(self._http)
         return info
 
     def _write_seed(self, info: StackInfo) -> None:

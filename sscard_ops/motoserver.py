@@ -2,13 +2,21 @@
 
 moto 5.2 is not atomic under concurrent requests (lost updates, overdrafts,
 RuntimeError inside transactions), while DynamoDB is. Serialising requests
-makes the stand-in honour the conditions our correctness rests on.
+makes the stand-in honour the conditions our correctness rests on; and because
+it does, a transaction's rollback needs only the items it touched (moto_journal.py),
+not a copy of every table it names.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.process
+import os
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
+from multiprocessing.connection import Connection
 from typing import Any
 
 from moto.moto_server.werkzeug_app import (
@@ -17,6 +25,8 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from werkzeug.serving import BaseWSGIServer, make_server
+
+from sscard_ops import moto_journal
 
 
 class LockedApp:
@@ -46,20 +56,22 @@ class LockedMotoServer:
         host = host.decode() if isinstance(host, bytes) else str(host)
         return f"http://{host}:{port}"
 
-    def start(self) -> LockedMotoServer:
+    def _bind(self, fd: int | None = None) -> BaseWSGIServer:
+        """The server, on `fd` (a socket already listening) or bound now to host and port."""
+        moto_journal.install()
         app = LockedApp(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(
-            self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler
+        return make_server(
+            self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler, fd=fd
         )
+
+    def start(self) -> LockedMotoServer:
+        self._server = self._bind()
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
-        app = LockedApp(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(
-            self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler
-        )
+        self._server = self._bind()
         self._server.serve_forever()
 
     def stop(self) -> None:
@@ -67,3 +79,99 @@ class LockedMotoServer:
             self._server.shutdown()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+def _serve_in_child(listening: socket.socket, report: Connection) -> None:
+    """The child's whole life: serve on the socket the parent bound, until told to stop."""
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    host, port = listening.getsockname()[:2]
+    server = LockedMotoServer(host, port)
+    server._server = server._bind(fd=listening.fileno())
+    report.send("serving")
+    parent = os.getppid()
+
+    def orphaned() -> None:  # the parent was killed without stopping us: go too
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=orphaned, daemon=True).start()
+    server._server.serve_forever()
+
+
+class MotoProcess:
+    """A LockedMotoServer in a process of its own.
+
+    The local stack's API, poller and moto would otherwise share one interpreter lock,
+    so on a machine with more than one core moto's work and the API's run in parallel
+    here. This process binds the port (a port in use is an OSError here, at once) and
+    hands the listening socket to the child; `launch()` returns while the child is still
+    importing moto, so the caller can do its own imports meanwhile, and `start()` waits
+    until the child serves.
+    """
+
+    START_TIMEOUT = 120
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._host = host
+        self._port = port
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._socket: socket.socket | None = None
+        self._report: Connection | None = None
+        self._serving = False
+
+    def launch(self) -> MotoProcess:
+        listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug binds
+            listening.bind((self._host, self._port))
+            listening.listen(128)
+        except OSError:
+            listening.close()
+            raise
+        self._socket = listening
+        context = multiprocessing.get_context("spawn")  # no fork of this process's threads
+        parent_end, child_end = context.Pipe(duplex=False)
+        self._report = parent_end
+        self._process = context.Process(
+            target=_serve_in_child, args=(listening, child_end), name="moto", daemon=True
+        )
+        self._process.start()
+        child_end.close()
+        return self
+
+    def start(self) -> MotoProcess:
+        if self._process is None:
+            self.launch()
+        assert self._report is not None
+        if not self._serving:
+            try:
+                ready = self._report.poll(self.START_TIMEOUT) and self._report.recv() == "serving"
+            except EOFError:  # the child died before serving
+                ready = False
+            if not ready:
+                self.stop()
+                raise RuntimeError("moto's process did not start serving")
+            self._serving = True
+        return self
+
+    @property
+    def endpoint(self) -> str:
+        """Known from launch(): the parent bound the port."""
+        assert self._socket is not None, "launch() first"
+        host, port = self._socket.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.join(timeout=10)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join()
+            self._process = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None

@@ -51,3 +51,10 @@ def test_conditional_decrements_are_exact_under_concurrency(endpoint):
     left = int(db.get_item(TableName="counter", Key={"k": {"S": "x"}})["Item"]["n"]["N"])
     assert left == 0  # never below zero
     assert len(wins) == 300  # and every successful decrement counted
+
+
+def test_the_locked_server_journals_its_transactions(endpoint):
+    """Started, the server's transactions keep the touched items, not a copy of each table."""
+    from sscard_ops import moto_journal
+
+    assert moto_journal.installed()

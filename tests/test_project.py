@@ -59,7 +59,7 @@ def test_requirements_txt_is_the_runtime_dependencies_less_chalice():
     declared = _requirement_names(project["dependencies"])
     declared.pop("chalice")  # Chalice packages its own runtime; it is not a Lambda dependency
     packaged = _requirement_names((ROOT / "requirements.txt").read_text().splitlines())
-    assert packaged == declared
+    assert declared.keys() <= packaged.keys()  # with what they pull in; versions: tests/test_lock.py
 
 
 def test_every_stage_sets_every_setting_the_code_reads():

@@ -63,6 +63,12 @@ class PayloadTooLarge(DomainError):
     title = "The request body is too large"
 
 
+class LengthRequired(DomainError):
+    slug = "length-required"
+    status = 411
+    title = "The request needs a Content-Length"
+
+
 class UnsupportedMediaType(DomainError):
     slug = "unsupported-media-type"
     status = 415

@@ -25,7 +25,7 @@ from chalice.test import Client
 from moto import mock_aws
 
 import app as app_module
-from chalicelib.api import deps as deps_module
+from chalicelib import bootstrap as deps_module
 from chalicelib.api.operations import OPERATIONS
 from chalicelib.settings import settings
 from chalicelib.storage.contributions import DynamoContributionStore

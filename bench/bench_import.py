@@ -1,0 +1,131 @@
+"""A contribution file through the local stack: `sscard contributions import FILE`, queued and
+posted, timed end to end.
+
+    .venv/bin/python bench/bench_import.py [--rows 2000] [--holders 200]
+
+Starts `sscard serve` on free ports (as bench_http_load.py does), enrolls `holders` holders
+(one in four a freelancer), writes a CSV of `rows` monthly contributions for them (the mix of
+bench_contributions.py, unique contribution ids), and runs the import command with its
+progress bar following the posting to the end. Reports the time to queue, the time until the
+last row posted, and rows a second, with the import's own posted/duplicate/rejected counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import bench_contributions as contrib
+import bench_http_load as http
+import common
+
+ENROLL = """
+import sys
+from datetime import UTC, datetime
+sys.path.insert(0, "bench")
+import bench_contributions as contrib
+from chalicelib.domain.holders import Participation
+from chalicelib.services import admin
+from sscard_ops.cli import connect
+ops = connect()
+key = ops.hashing_key()
+for ssn, participation in contrib.holders_list(int(sys.argv[1])):
+    admin.enroll_holder(ops.store, key, ssn, "Bench", Participation(participation), datetime.now(UTC))
+"""
+
+
+def stack_env(seed: dict[str, str], state: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        {
+            "AWS_ENDPOINT_URL": seed["aws_endpoint"],
+            "SSCARD_API_URL": seed["api_url"],
+            "SSCARD_LOCAL_DIR": str(state),
+        }
+    )
+    return env
+
+
+def write_file(path: Path, holders: int, rows: int) -> None:
+    messages = contrib.messages_for(contrib.holders_list(holders), rows)
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["contribution_id", *contrib_columns()])
+        writer.writeheader()
+        for m in messages:
+            writer.writerow({**m, "employer_id": m.get("employer_id", "")})
+
+
+def contrib_columns() -> list[str]:
+    return ["ssn", "period", "insurance", "payer", "employer_id", "amount_fen", "paid_at"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--holders", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="sscard-import-") as tmp:
+        state = Path(tmp)
+        proc, seed = http.start(state)
+        try:
+            env = stack_env(seed, state)
+            subprocess.run(
+                [sys.executable, "-c", ENROLL, str(args.holders)],
+                cwd=common.ROOT,
+                env=env,
+                check=True,
+                timeout=600,
+            )
+            path = state / "run.csv"
+            write_file(path, args.holders, args.rows)
+            sscard = Path(sys.executable).with_name("sscard")
+            started = time.perf_counter()
+            done = subprocess.run(
+                [str(sscard), "contributions", "import", str(path)],
+                cwd=common.ROOT,
+                env={**env, "COLUMNS": "100"},
+                capture_output=True,
+                text=True,
+                timeout=3600,
+            )
+            seconds = time.perf_counter() - started
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    counts = dict(
+        re.findall(r"│ (rows|queued|posted|duplicate \(posted before\)|rejected)\s+│\s+(\d+)", done.stdout)
+    )
+    print(
+        f"`sscard contributions import` of {args.rows:,} rows for {args.holders} holders, `sscard serve`:\n"
+    )
+    print("| rows | queued and posted in s | rows/s | posted | duplicate | rejected | exit |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        f"| {args.rows:,} | {seconds:.0f} | {args.rows / seconds:.1f} | {counts.get('posted', '?')} | "
+        f"{counts.get('duplicate (posted before)', '?')} | {counts.get('rejected', '?')} | "
+        f"{done.returncode} |"
+    )
+    print(
+        f"\nAt this rate 50,000 rows take {50_000 / (args.rows / seconds) / 60:.1f} minutes "
+        "(target: under 10)."
+    )
+    if done.returncode != 0:
+        print("\n```\n" + (done.stdout + done.stderr)[-2000:] + "\n```")
+
+
+if __name__ == "__main__":
+    main()
