@@ -213,6 +213,7 @@ class LocalStack:
 
         import boto3
 
+        from chalicelib.storage.contributions import DynamoContributionStore
         from chalicelib.storage.dynamo import DynamoCardStore
         from chalicelib.storage.models import create_tables
         from chalicelib.storage.secrets import HASHING_KEY, MOBILE_JWKS, SecretsManagerSource
@@ -244,6 +245,7 @@ class LocalStack:
         issuer_pem = devjwt.load_or_create(self.local_dir / ISSUER_KEY_FILE)
         secrets.put(MOBILE_JWKS, json.dumps(devjwt.jwks_for(issuer_pem)))
         seeded = seeding.seed(DynamoCardStore(), secrets, base64.b64decode(hashing_key), datetime.now(UTC))
+        seeding.seed_contributions(DynamoContributionStore(), seeded, datetime.now(UTC))
 
         self._poller = QueuePoller(sqs, bindings, region=REGION).start()
 

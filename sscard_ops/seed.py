@@ -9,10 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from chalicelib.domain.cards import CardKind
+from chalicelib.domain.contributions import InsuranceType, Payer
 from chalicelib.domain.holders import InstitutionKind, Participation
 from chalicelib.domain.identifiers import ssn_check_char
+from chalicelib.domain.periods import CHINA, Period, china_date
 from chalicelib.services import admin
 from chalicelib.services.admin import SecretWriter
+from chalicelib.services.contribution_ports import ContributionStore, Posting
 from chalicelib.services.ports import CardStore
 
 BANK_CODE = "ICBC"
@@ -85,7 +88,15 @@ HOLDERS = (
     ("bob", "Bob Li", "11010819851120456", Participation.FREELANCER, None),
     ("carol", "Carol Zhang", "11022819780614002", Participation.EMPLOYEE, 52_300),
     ("dan", "Dan Zhao", "11010119920101333", Participation.INDIVIDUAL, None),
+    # Settlement walk-throughs: a year of medical and serious-illness contributions (eligible),
+    # and a holder whose first payment is last month's (serious illness still waiting).
+    ("erin", "Erin Chen", "11010519800512224", Participation.EMPLOYEE, None),
+    ("frank", "Frank Sun", "11010519950830117", Participation.EMPLOYEE, None),
 )
+# role -> how many months back, up to last month, the holder's contributions were paid on time.
+PAID_MONTHS = {"erin": 12, "frank": 1}
+MONTHLY_MEDICAL_FEN = 40_000  # the employee's own share: all of it to the personal account
+MONTHLY_SERIOUS_ILLNESS_FEN = 1_000
 
 
 def seed(store: CardStore, writer: SecretWriter, hashing_key: bytes, now: datetime) -> Seeded:
@@ -135,3 +146,36 @@ def seed(store: CardStore, writer: SecretWriter, hashing_key: bytes, now: dateti
 
 def new_hashing_key() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def seed_contributions(store: ContributionStore, seeded: Seeded, now: datetime) -> int:
+    """The months of PAID_MONTHS, posted as the worker posts them (each on the 5th of its month,
+    China time); returns how many postings were made."""
+    posted = 0
+    for role, months in PAID_MONTHS.items():
+        holder = seeded.holders[role]
+        last = Period.of(china_date(now)).shift(-1)
+        for back in range(months - 1, -1, -1):
+            period = last.shift(-back)
+            paid_at = datetime(period.year, period.month, 5, 9, 0, tzinfo=CHINA)
+            for insurance, amount, share in (
+                (InsuranceType.MEDICAL, MONTHLY_MEDICAL_FEN, MONTHLY_MEDICAL_FEN),
+                (InsuranceType.SERIOUS_ILLNESS, MONTHLY_SERIOUS_ILLNESS_FEN, 0),
+            ):
+                store.post(
+                    Posting(
+                        f"seed-{role}-{period}-{insurance.value}",
+                        holder.person_id,
+                        insurance,
+                        period,
+                        Payer.EMPLOYEE,
+                        None,
+                        amount,
+                        share,
+                        paid_at,
+                        now,
+                        "COLLECTION",
+                    )
+                )
+                posted += 1
+    return posted

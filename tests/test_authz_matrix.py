@@ -77,6 +77,17 @@ def _webhook(world: World) -> Built:
     return f"/v1/webhooks/banks/{world.seeded.bank_code}", payload, headers
 
 
+def _funded_stay(world: World) -> str:
+    """A charged inpatient stay of a holder whose card is active and account funded."""
+    person_id, card_no = funded_holder(world.store, world.secrets.hashing_key(), world.now, 10_000)
+    hospital = world.seeded.institutions["hospital"]
+    registration_id = f"R-authz-funded-{len(world.store.registrations)}"
+    registration = Registration(registration_id, card_no, person_id, hospital, "inpatient", world.now, False)
+    world.store.commit(CardChange(registration=registration))
+    world.stays.add_charge(Charge.new(registration_id, "C-1", hospital, 900, 900, "Ward", world.now), 10**8)
+    return registration_id
+
+
 def _stay(world: World, charged: bool = False) -> str:
     """An inpatient stay of the seeded hospital (as POST /v1/registrations writes it)."""
     holder = world.seeded.holders["carol"]
@@ -94,6 +105,17 @@ def _stay(world: World, charged: bool = False) -> str:
 
 
 STAY_CHARGE = {"charge_id": "C-2", "amount_fen": 500, "in_scope_fen": 400, "description": "X-ray"}
+
+
+def _posted_contribution(api, world: World) -> str:
+    """A contribution the collection system sent and the worker posted."""
+    from tests.test_api_contributions import post_through_worker
+
+    body = message(world.seeded.holders["alice"].ssn, "authz-status")
+    assert api.post("/v1/contributions", body, headers=world.auth("collection")).status == 202
+    post_through_worker(world, json.loads(world.queue.sent[-1].body))
+    return "authz-status"
+
 
 # (method, path template) -> builds the request that the right caller would make.
 REQUESTS: dict[tuple[str, str], Callable[[Any, World], Built]] = {
@@ -163,6 +185,11 @@ REQUESTS: dict[tuple[str, str], Callable[[Any, World], Built]] = {
         None,
         {},
     ),
+    ("GET", "/v1/contributions/{contribution_id}"): lambda api, w: (
+        f"/v1/contributions/{_posted_contribution(api, w)}",
+        None,
+        {},
+    ),
     ("GET", "/v1/me/account"): lambda api, w: ("/v1/me/account", None, {}),
     ("GET", "/v1/me/payments"): lambda api, w: ("/v1/me/payments", None, {}),
     ("GET", "/health"): lambda api, w: ("/health", None, {}),
@@ -188,6 +215,16 @@ REQUESTS: dict[tuple[str, str], Callable[[Any, World], Built]] = {
         None,
         {"Idempotency-Key": "authz-withdraw"},
     ),
+    ("POST", "/v1/registrations/{registration_id}/quote"): lambda api, w: (
+        f"/v1/registrations/{_funded_stay(w)}/quote",
+        None,
+        {},
+    ),
+    ("POST", "/v1/registrations/{registration_id}/discharge"): lambda api, w: (
+        f"/v1/registrations/{_funded_stay(w)}/discharge",
+        None,
+        {"Idempotency-Key": "authz-discharge"},
+    ),
 }
 
 # Resources that belong to one caller of the right kind: another of that kind gets 404.
@@ -204,6 +241,8 @@ OWNED_BY = {
     ),
     ("GET", "/v1/registrations/{registration_id}"): ("hospital", {"other_hospital": 404}),
     ("POST", "/v1/registrations/{registration_id}/cancel"): ("hospital", {"other_hospital": 404}),
+    ("POST", "/v1/registrations/{registration_id}/quote"): ("hospital", {"other_hospital": 404}),
+    ("POST", "/v1/registrations/{registration_id}/discharge"): ("hospital", {"other_hospital": 404}),
 }
 # Roles of OWNED_BY that are not in CALLERS: another institution of the owner's kind.
 OTHER_INSTITUTIONS = {"other_hospital": InstitutionKind.HOSPITAL}

@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from chalicelib.domain.contributions import ContributionPolicy, check_eligible, parse_contribution
+from chalicelib.domain.contribution_policy import ContributionPolicy
+from chalicelib.domain.contributions import parse_contribution
+from chalicelib.domain.eligibility import check_eligible
 from sscard_ops import cli_contributions
 from sscard_ops.seed import HOLDERS, make_ssn
 from tests.conftest import NOW

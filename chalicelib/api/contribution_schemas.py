@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, RootModel, Tag
@@ -112,3 +112,11 @@ class MyCoverageAnswer(Answer):
     on: date
     coverage: list[CoverageView]
     serious_illness: SeriousIllnessView
+
+
+class ContributionStatusAnswer(Answer):
+    contribution_id: str
+    status: Literal["posted", "rejected"]
+    reason: str | None = Field(description="The rejection's problem slug, e.g. contribution-id-reused")
+    detail: str | None
+    posted_at: datetime | None = Field(default=None, description="When it posted")

@@ -8,7 +8,7 @@ from chalice.app import Blueprint
 from pydantic import Field
 
 from chalicelib.domain.contributions import BOOK_OF
-from chalicelib.domain.errors import DomainError, InvalidContribution
+from chalicelib.domain.errors import DomainError, InvalidContribution, NotFound
 from chalicelib.domain.holders import InstitutionKind
 from chalicelib.domain.identifiers import parse_day
 from chalicelib.domain.periods import china_date
@@ -20,6 +20,7 @@ from .contribution_schemas import (
     ContributionMessage,
     ContributionMonthView,
     ContributionsRequest,
+    ContributionStatusAnswer,
     CoverageView,
     MyContributionsAnswer,
     MyCoverageAnswer,
@@ -77,6 +78,38 @@ def queue_contributions(call: Call[ContributionsRequest, None]) -> QueuedAnswer:
         ]
     )
     return QueuedAnswer(queued=len(messages), contribution_ids=[m.contribution_id for m in messages])
+
+
+class ContributionNotFound(NotFound):
+    slug = "contribution-not-found"
+    title = "No such contribution of yours has posted or been rejected yet"
+
+
+@operation(
+    bp,
+    "/v1/contributions/{contribution_id}",
+    "GET",
+    summary=(
+        "A contribution you sent: posted, or rejected with its reason (contribution-id-reused for an "
+        "id sent again with another body). 404 while it is neither yet, and for another system's id"
+    ),
+    callers=(InstitutionKind.COLLECTION_SYSTEM.value,),
+    responses={200: ContributionStatusAnswer},
+    errors=(404,),
+)
+def contribution_status(call: Call[None, None], contribution_id: str) -> ContributionStatusAnswer:
+    found = contributions.contribution_status(
+        call.deps.contributions, contribution_id, call.institution.institution_id
+    )
+    if found.state is contributions.ContributionState.UNKNOWN:
+        raise ContributionNotFound(f"{contribution_id} has not posted or been rejected (yet)")
+    return ContributionStatusAnswer(
+        contribution_id=found.contribution_id,
+        status="posted" if found.state is contributions.ContributionState.POSTED else "rejected",
+        reason=found.reason,
+        detail=found.detail,
+        posted_at=found.posted_at,
+    )
 
 
 def _validate(messages: list[ContributionMessage], call: Call[ContributionsRequest, None]) -> None:

@@ -163,6 +163,7 @@ class ContributionIdReused(DomainError):
     """A contribution_id that posted before, sent again with another body: it changes nothing."""
 
     slug = "contribution-id-reused"
+    status = 422
     title = "The contribution_id was posted before with another body"
 
 

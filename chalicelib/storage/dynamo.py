@@ -52,6 +52,7 @@ from .models import (
     HolderModel,
     IdempotencyModel,
     InstitutionModel,
+    OpeningBalanceModel,
     RegistrationModel,
     SsnIndexModel,
     WebhookReceiptModel,
@@ -516,6 +517,21 @@ class DynamoCardStore:
             )
         )
         items.puts.append(("account", account_item(account), AccountModel.person_id.does_not_exist()))
+        if account.balance_fen:
+            # A balance carried over from the old system is a posting of its own, so the ledger
+            # accounts for the accounts' money from the first record.
+            items.puts.append(
+                (
+                    "opening",
+                    OpeningBalanceModel(
+                        holder.person_id,
+                        amount_fen=account.balance_fen,
+                        at=holder.enrolled_at,
+                        source="carried over at enrolment",
+                    ),
+                    OpeningBalanceModel.person_id.does_not_exist(),
+                )
+            )
         _create_all(items, "The holder is enrolled already")
 
     def issue(self, card: Card, account: Account, event: CardEvent) -> None:
