@@ -483,7 +483,10 @@ def test_a_month_paid_after_its_grace_changes_nothing_about_eligibility(months, 
     first = min(m.first_paid_on for m in months)
     on = first + timedelta(days=days)
     before = eligibility(months, on, grace)
-    paid_periods = {m.period for m in months}
+    # The months paid by `on` (a month paid later does not count on it, nor may it be back-paid
+    # before the first counted one: that would move the first payment, not back-pay a gap).
+    paid_periods = {m.period for m in months if m.first_paid_on <= on}
+    assume(paid_periods)
     # Back-pay every unpaid month since the first, each the day after its grace ended (by `on`).
     late = [
         PaidMonth(SI, p, 1_000, continuity.deadline(p, grace) + timedelta(days=1))

@@ -458,10 +458,13 @@ def serious(first: str, count: int, skip: str | None = None, day: int = 5) -> li
         ([], date(2026, 1, 1), SeriousIllnessStanding.NOT_INSURED),
         (serious("2026-01", 12), date(2026, 5, 1), SeriousIllnessStanding.WAITING),
         (serious("2026-01", 12), date(2026, 7, 6), SeriousIllnessStanding.ELIGIBLE),
-        (serious("2025-01", 24, skip="2025-09"), date(2025, 10, 4), SeriousIllnessStanding.INTERRUPTED),
-        # paying again after the gap: waiting again, because of the interruption
-        (serious("2025-01", 24, skip="2025-09"), date(2025, 12, 1), SeriousIllnessStanding.INTERRUPTED),
+        # September unpaid, but still within its grace (paid by the end of December counts)
+        (serious("2025-01", 24, skip="2025-09"), date(2025, 10, 4), SeriousIllnessStanding.ELIGIBLE),
+        # past its grace, with payments since: the wait started again from October's payment
+        (serious("2025-01", 24, skip="2025-09"), date(2026, 1, 5), SeriousIllnessStanding.WAITING),
         (serious("2025-01", 24, skip="2025-09"), date(2026, 4, 6), SeriousIllnessStanding.ELIGIBLE),
+        # nothing paid since September's grace ran out: interrupted
+        (serious("2025-01", 8), date(2026, 1, 5), SeriousIllnessStanding.INTERRUPTED),
     ],
 )
 def test_serious_illness_standing_from_the_contribution_rules(months, on, standing):
