@@ -44,10 +44,19 @@ FUNCTION_TABLE_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "institutions": ("GetItem",),
         "credentials": ("GetItem",),
         "webhook-receipts": ("GetItem", "PutItem"),
-        "registrations": ("PutItem",),
-        "idempotency": ("GetItem", "PutItem", "DeleteItem"),
+        "registrations": ("GetItem", "PutItem", "UpdateItem"),
+        "idempotency": ("GetItem", "PutItem"),
         "payments": ("GetItem", "Query", "PutItem"),
         "contribution-months": ("Query",),
+        # Settlement: the holder's year counters and paid months, the medical book's outflows,
+        # the business day's entries, and inpatient stays' charges.
+        "year-counters": ("GetItem", "UpdateItem"),
+        "paid-months": ("GetItem",),
+        "fund-books": ("UpdateItem",),
+        "day-entries": ("PutItem", "Query"),
+        "stay-charges": ("GetItem", "PutItem", "UpdateItem", "Query"),
+        "contribution-postings": ("GetItem",),
+        "contribution-rejections": ("GetItem",),
     },
     # chalicelib/workers/contributions.py -> storage/contributions.py: holders by SSN
     # digest, then one transaction over posting, month, fund book shard and account;
@@ -55,8 +64,9 @@ FUNCTION_TABLE_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "post_contributions": {
         "ssn-index": ("BatchGetItem",),
         "holders": ("BatchGetItem",),
-        "contribution-postings": ("PutItem",),
+        "contribution-postings": ("PutItem", "GetItem"),
         "contribution-months": ("UpdateItem",),
+        "paid-months": ("UpdateItem",),
         "fund-books": ("UpdateItem",),
         "accounts": ("UpdateItem",),
         "contribution-rejections": ("UpdateItem",),

@@ -74,7 +74,7 @@ def failing(operation: str) -> Iterator[None]:
 def identity_body(path: str, ssn: str) -> dict[str, Any] | None:
     """The body of a service-center card change: the holder's SSN where the operation takes one."""
     (op,) = [o for o in OPERATIONS if o.path == path and o.method == "POST"]
-    if op.request is not None and "ssn" in op.request.model_fields:
+    if op.body is not None and "ssn" in op.body.model_fields:
         return {"ssn": ssn}
     return None
 
@@ -142,6 +142,9 @@ def every_use_case(world: World) -> None:
         ok(api.post(f"/v1/payments/{payment}/cancel", headers={**pharmacy, "Idempotency-Key": "c2"}))
         day = {"date": NOW.date().isoformat(), "count": 1, "total_fen": 1_200}
         ok(api.post("/v1/reconciliations", day, headers=pharmacy))
+        ok(api.get(f"/v1/reconciliations/{NOW.date().isoformat()}/entries", headers=pharmacy))
+        ok(api.post("/v1/payments/quote", second, headers=pharmacy))
+        ok(api.get(f"/v1/cards/{h['carol'].card_no}/insured", headers=pharmacy))
         # Mobile: every read, then a loss report; the service center resumes, then cancels for good.
         for role in ("alice", "carol"):
             mobile = world.auth(role)
@@ -162,10 +165,44 @@ def every_use_case(world: World) -> None:
             message(h["alice"].ssn, "c-act-1", insurance="medical", payer="employee", amount_fen=2_000),
             message(h["alice"].ssn, "c-act-2"),
             message(h["bob"].ssn, "c-act-3", insurance="work_injury", payer="individual", employer_id=None),
+            message(
+                h["dan"].ssn,
+                "c-act-4",
+                insurance="medical",
+                payer="individual",
+                employer_id=None,
+                period="2026-11",
+                paid_at="2026-11-05T10:00:00+08:00",
+            ),
         ]
         ok(api.post("/v1/contributions", {"contributions": batch}, headers=world.auth("collection")), 202)
     with Client(app_module.app, stage_name="local") as client:
-        assert deliver(client) == 2
+        assert deliver(client) == 3
+    with ApiClient() as api:
+
+        def ok(reply: Reply, *statuses: int) -> Reply:
+            assert reply.status in (statuses or (200,)), reply
+            return reply
+
+        ok(api.get("/v1/contributions/c-act-1", headers=world.auth("collection")))
+        # Dan's medical contribution is in force now. An inpatient stay: charges, one taken
+        # back, the stay read and quoted, discharged (a
+        # settlement paid by the fund), the discharge cancelled (the stay reopens); an empty
+        # stay withdrawn.
+        admit = {"card_no": h["dan"].card_no, "visit": "inpatient"}
+        stay = ok(api.post("/v1/registrations", admit, headers={**hospital, "Idempotency-Key": "r2"}), 201)
+        base = f"/v1/registrations/{stay.json['registration_id']}"
+        for charge_id, fen in (("C-1", 500_000), ("C-2", 9_000)):
+            charge = {"charge_id": charge_id, "amount_fen": fen, "in_scope_fen": fen, "description": "Ward"}
+            ok(api.post(f"{base}/charges", charge, headers=hospital), 201)
+        ok(api.post(f"{base}/charges/C-2/cancel", headers={**hospital, "Idempotency-Key": "cc1"}))
+        ok(api.get(base, headers=hospital))
+        ok(api.post(f"{base}/quote", headers=hospital))
+        discharged = ok(api.post(f"{base}/discharge", headers={**hospital, "Idempotency-Key": "d1"}), 201)
+        assert discharged.json["fund_paid_fen"] > 0, discharged
+        ok(api.post(f"/v1/payments/{discharged.json['payment_id']}/cancel", headers=hospital))
+        empty = ok(api.post("/v1/registrations", admit, headers={**hospital, "Idempotency-Key": "r3"}), 201)
+        ok(api.post(f"/v1/registrations/{empty.json['registration_id']}/cancel", headers=hospital))
 
 
 @pytest.fixture(scope="module")
