@@ -193,11 +193,17 @@ def quote(
         raise CardNotFound("No such card")
     if not (card.state is CardState.ISSUED and _first_use_at_pharmacy(institution, request)):
         card.ensure_usable()
+    return _quoted(read, card.card_no, bill, request.self_pay, at, settlement_policy)
+
+
+def _quoted(
+    read: PaymentRead, card_no: str, bill: Bill, self_pay: SelfPay, at: datetime, policy: SettlementPolicy
+) -> Quote:
     account = read.account
     if account is None:
         raise HolderNotFound("The card's holder has no personal account")
-    settlement = settlement_of(read, bill, account.balance_fen, request.self_pay, at, settlement_policy)
-    return Quote(settlement, card.card_no, account.balance_fen - settlement.account_paid_fen)
+    settlement = settlement_of(read, bill, account.balance_fen, self_pay, at, policy)
+    return Quote(settlement, card_no, account.balance_fen - settlement.account_paid_fen)
 
 
 def _decide(
@@ -423,11 +429,7 @@ def quote_stay(
     """The settlement the stay would get now: its running totals as one inpatient bill."""
     _, stay, bill = _stay_bill(stays, institution, registration_id, None, settlement_policy)
     read = payments.read_for_payment(stay.card_no, None, china_date(at).year)
-    account = read.account
-    if account is None:
-        raise HolderNotFound("The card's holder has no personal account")
-    settlement = settlement_of(read, bill, account.balance_fen, SelfPay.ALLOWED, at, settlement_policy)
-    return Quote(settlement, stay.card_no, account.balance_fen - settlement.account_paid_fen)
+    return _quoted(read, stay.card_no, bill, SelfPay.ALLOWED, at, settlement_policy)
 
 
 def discharge(
