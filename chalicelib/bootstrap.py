@@ -11,13 +11,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from chalicelib.api.institution_cache import InstitutionCache
 from chalicelib.domain.contribution_policy import ContributionPolicy
 from chalicelib.domain.payments import PaymentPolicy
 from chalicelib.domain.settlement import DEFAULT_SETTLEMENT_POLICY, SettlementPolicy
 from chalicelib.services.clock import Clock, utc_now
 from chalicelib.services.contribution_ports import ContributionQueue, ContributionStore
 from chalicelib.services.contributions import load_policy
+from chalicelib.services.institution_cache import InstitutionCache
 from chalicelib.services.payment_ports import PaymentStore
 from chalicelib.services.ports import (
     CardStore,
@@ -41,7 +41,7 @@ class Deps:
     payment_policy: PaymentPolicy = field(default_factory=PaymentPolicy)
     settlement_policy: SettlementPolicy = DEFAULT_SETTLEMENT_POLICY
     contribution_policy: ContributionPolicy = field(default_factory=ContributionPolicy)
-    # Token digest -> institution, for a short time (api/institution_cache.py explains).
+    # Token digest -> institution, for a short time (services/institution_cache.py explains).
     institutions: InstitutionCache = field(default_factory=InstitutionCache)
     # Inpatient stays (a store of its own; built lazily, so Deps over fakes pass their own).
     stays: StayStore = field(default_factory=lambda: _dynamo_stays())

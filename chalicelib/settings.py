@@ -22,7 +22,7 @@ ENVIRONMENT_VARIABLES = (
     "SETTLEMENT_POLICY",
 )
 # Read when set, set by no stage (so not above): the local stack's tests shorten the
-# institution-token cache (api/institution_cache.py) to see a revocation take effect.
+# institution-token cache (services/institution_cache.py) to see a revocation take effect.
 INSTITUTION_CACHE_SECONDS = "INSTITUTION_CACHE_SECONDS"
 DEFAULT_INSTITUTION_CACHE_SECONDS = 60.0
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.api.institution_cache import CACHE_SECONDS, InstitutionCache
 from chalicelib.domain.holders import Institution, InstitutionKind
+from chalicelib.services.institution_cache import CACHE_SECONDS, InstitutionCache
 
 PH = Institution("PH", InstitutionKind.PHARMACY, "Ph", designated=True)
 

@@ -88,7 +88,7 @@ def institution_of(store: CardStore, institution_id: str) -> Institution:
 
 
 # Revocations and designations reach a warm API container within its institution-token
-# cache time (chalicelib/api/institution_cache.py): the CLI and the README say so.
+# cache time (chalicelib/services/institution_cache.py): the CLI and the README say so.
 
 
 def revoke_token(
