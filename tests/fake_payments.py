@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, date
+from datetime import date
 
 from chalicelib.domain.cards import CardState
 from chalicelib.domain.coverage import PaidMonth
@@ -169,7 +169,7 @@ class FakePaymentStore(PaymentStore):
         with self.cards.lock:
             return sorted(
                 (e for e in self.entries if e.institution_id == institution_id and e.day == day),
-                key=entry_key,
+                key=lambda e: e.page_key,
             )
 
     def day_entries(self, institution_id: str, day: date) -> Iterator[DayEntry]:
@@ -178,12 +178,6 @@ class FakePaymentStore(PaymentStore):
     def day_entries_page(
         self, institution_id: str, day: date, limit: int, after: str | None = None
     ) -> tuple[list[DayEntry], str | None]:
-        found = [e for e in self._of_day(institution_id, day) if after is None or entry_key(e) > after]
+        found = [e for e in self._of_day(institution_id, day) if after is None or e.page_key > after]
         page = found[:limit]
-        return page, (entry_key(page[-1]) if len(found) > limit else None)
-
-
-def entry_key(entry: DayEntry) -> str:
-    assert entry.at is not None
-    kind = "cancellation" if entry.cancellation else "payment"
-    return f"{entry.at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}#{entry.payment_id}#{kind}"
+        return page, (page[-1].page_key if len(found) > limit else None)

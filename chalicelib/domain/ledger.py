@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from .contributions import FundBook
@@ -123,6 +123,17 @@ class DayEntry:
     amount_fen: int = 0
     self_pay_fen: int = 0
     at: datetime | None = None
+
+    @property
+    def kind(self) -> str:
+        return "cancellation" if self.cancellation else "payment"
+
+    @property
+    def page_key(self) -> str:
+        """Orders a day's entries by time; unique per payment and kind (what a cursor names)."""
+        if self.at is None:
+            raise ValueError("an entry without its time has no place in its day")
+        return f"{self.at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}#{self.payment_id}#{self.kind}"
 
     @property
     def owed_fen(self) -> int:

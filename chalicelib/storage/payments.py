@@ -162,12 +162,10 @@ def paid_months_of(item: PaidMonthsModel | None) -> tuple[PaidMonth, ...]:
 
 
 def entry_item(entry: DayEntry) -> DayEntryModel:
-    assert entry.at is not None
-    kind = "cancellation" if entry.cancellation else "payment"
     return DayEntryModel(
         day_key(entry.institution_id, entry.day),
-        f"{entry.at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}#{entry.payment_id}#{kind}",
-        kind=kind,
+        entry.page_key,
+        kind=entry.kind,
         payment_id=entry.payment_id,
         at=entry.at,
         amount_fen=entry.amount_fen,
