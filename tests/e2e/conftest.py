@@ -21,7 +21,7 @@ from sscard_ops import devjwt
 PROJECT = Path(__file__).resolve().parents[2]
 ISSUER = "https://auth.sscard.local/"  # .chalice/config.json, stage local
 AUDIENCE = "sscard-mobile"
-START_TIMEOUT = 45
+START_TIMEOUT = 120  # a loaded 2-core CI machine has taken over 45 s to seed
 
 
 def sscard_command() -> list[str]:
