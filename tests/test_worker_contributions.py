@@ -132,7 +132,8 @@ def test_a_holder_enrolled_between_receives_is_posted_on_the_next_one(world, lam
 
 def test_a_passing_failure_is_reported_and_posts_once_when_retried(world, lambda_client):
     batch = good_batch(world, 2)
-    world.contributions.fail_next = [StorageBusy("throttled")]
+    # Throttled on every in-process attempt: the message goes back to the queue.
+    world.contributions.fail_next = [StorageBusy("throttled")] * 3
     payload = invoke(lambda_client, sqs_event(*batch))
     assert failures(payload) == [batch[0]["messageId"]]
     assert list(world.contributions.postings) == ["c-1"]
@@ -141,6 +142,13 @@ def test_a_passing_failure_is_reported_and_posts_once_when_retried(world, lambda
     assert failures(invoke(lambda_client, sqs_event(*retry))) == []
     assert sorted(world.contributions.postings) == ["c-0", "c-1"]
     assert world.contributions.book_totals()[FundBook.PENSION].postings == 2
+
+
+def test_a_short_throttle_is_retried_in_process(world, lambda_client):
+    [only] = good_batch(world, 1)
+    world.contributions.fail_next = [StorageBusy("throttled")]
+    assert failures(invoke(lambda_client, sqs_event(only))) == []
+    assert list(world.contributions.postings) == ["c-0"]
 
 
 def test_transaction_conflicts_are_retried_in_process_on_other_shards(world, lambda_client):

@@ -1,6 +1,6 @@
 """Retrying a read-decide-write step that lost a race or was throttled: the one retry loop of
 every use case (payments, cancellation, activations, registration, card state changes, bank
-webhooks).
+webhooks, inpatient stays, contribution postings).
 
 Exponential backoff with full jitter (sleep a random time between 0 and
 min(cap, base * 2^attempt)), a bounded number of times; then the caller gets
@@ -40,10 +40,16 @@ RETRYABLE = (ConcurrentUpdate, StorageBusy)
 
 
 def with_backoff(step: Callable[[], T], backoff: Backoff = DEFAULT_BACKOFF) -> T:
+    return with_backoff_numbered(lambda _attempt: step(), backoff)
+
+
+def with_backoff_numbered(step: Callable[[int], T], backoff: Backoff = DEFAULT_BACKOFF) -> T:
+    """As with_backoff, telling the step which attempt it is (0 first): a contribution posting
+    moves to another fund-book shard on each retry, so a hot shard is not hit again."""
     last: Exception | None = None
     for attempt in range(backoff.attempts):
         try:
-            return step()
+            return step(attempt)
         except RETRYABLE as exc:
             last = exc
             if attempt < backoff.attempts - 1:

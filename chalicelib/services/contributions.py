@@ -30,10 +30,9 @@ GetItem more, to compare the bodies (Posting.differences says what is compared).
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import cache
@@ -59,6 +58,7 @@ from chalicelib.domain.identifiers import mask_ssn
 from chalicelib.domain.periods import china_date
 from chalicelib.logs import get_logger
 
+from .backoff import Backoff, with_backoff_numbered
 from .contribution_ports import BookTotal, ContributionStore, MonthRecord, Posting, Rejection
 from .digests import ssn_digest
 from .ttl_cache import TtlCache
@@ -72,8 +72,9 @@ PERMANENT: tuple[type[DomainError], ...] = (
     ContributionIneligible,
     ContributionIdReused,
 )
-# In-process attempts at a transaction that conflicted with another (each on another shard).
-POST_ATTEMPTS = 3
+# In-process attempts at a posting that conflicted with another or was throttled (each on
+# another shard); after these the message is retried by redelivery.
+POST_BACKOFF = Backoff(attempts=3, base_seconds=0.01, cap_seconds=0.04)
 # A payment time this far ahead of our clock is an error, not clock skew.
 FUTURE_TOLERANCE = timedelta(days=1)
 
@@ -250,14 +251,7 @@ def _decide(
 
 
 def _post(store: ContributionStore, posting: Posting, sleep: Callable[[float], None]) -> None:
-    for attempt in range(POST_ATTEMPTS):
-        try:
-            store.post(posting, attempt)
-            return
-        except ConcurrentUpdate:
-            if attempt == POST_ATTEMPTS - 1:
-                raise
-            sleep(random.uniform(0, 0.02 * (attempt + 1)))
+    with_backoff_numbered(lambda attempt: store.post(posting, attempt), replace(POST_BACKOFF, sleep=sleep))
 
 
 def _posted_before(store: ContributionStore, posting: Posting) -> bool:
