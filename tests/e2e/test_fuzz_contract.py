@@ -31,6 +31,7 @@ pytestmark = pytest.mark.e2e
 EXAMPLES = int(os.environ.get("SSCARD_FUZZ_EXAMPLES", "3"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 RAN: Counter[str] = Counter()
+WITH_QUERY: Counter[str] = Counter()  # cases that sent at least one query parameter
 
 # The caller kinds of chalicelib.api.operations -> a seeded role of that kind.
 ROLE_OF_KIND = {
@@ -76,6 +77,8 @@ def fuzz(stack, session: requests.Session, operation: Any) -> Any:
         headers.update(credentials(stack, kind))
         response = case.call(base_url=stack.api, session=session, headers=headers)
         RAN[f"{operation.method.upper()} {operation.path} as {kind}"] += 1
+        if case.query:
+            WITH_QUERY[f"{operation.method.upper()} {operation.path}"] += 1
         case.validate_response(response, checks=CHECKS)
 
     return run
@@ -89,5 +92,12 @@ def test_every_operation_against_the_schema_with_every_kind_of_caller(stack):
     for operation in operations:
         fuzz(stack, session, operation)()
     total = sum(RAN.values())
-    print(f"\nschemathesis: {total} cases over {len(operations)} operations")
+    print(
+        f"\nschemathesis: {total} cases over {len(operations)} operations; "
+        f"{sum(WITH_QUERY.values())} sent query parameters, to {sorted(WITH_QUERY)}"
+    )
     assert total >= len(operations)
+    # The document declares query parameters (issue #10), so the fuzzer sends them: each
+    # operation that has one got at least one case with it.
+    with_query = {f"{o.method.upper()} {o.path}" for o in operations if list(o.query)}
+    assert with_query and with_query <= set(WITH_QUERY), sorted(with_query - set(WITH_QUERY))
