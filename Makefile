@@ -39,7 +39,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
-	$(BIN)/mypy app.py chalicelib sscard_ops infra
+	$(BIN)/mypy app.py chalicelib sscard_ops infra tests/fakes.py tests/fake_payments.py tests/fake_stays.py tests/world.py
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not e2e"

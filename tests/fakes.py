@@ -32,6 +32,7 @@ from chalicelib.services.ports import (
     IdempotencyRecord,
     IdempotencyStore,
     Registration,
+    SecretSource,
     WebhookReceipt,
 )
 
@@ -203,7 +204,7 @@ class FakeCardStore(CardStore):
             table[key] = value
 
 
-class FakeSecrets:
+class FakeSecrets(SecretSource):
     def __init__(self) -> None:
         self.key = b"test-hashing-key-0123456789abcdef"
         self.banks: dict[str, list[str]] = {}

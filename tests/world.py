@@ -10,11 +10,21 @@ from typing import Any
 from standardwebhooks.webhooks import Webhook
 
 from chalicelib.bootstrap import Deps
+from chalicelib.services.contribution_ports import ContributionStore
+from chalicelib.services.payment_ports import PaymentStore
+from chalicelib.services.ports import CardStore, IdempotencyStore
+from chalicelib.services.stay_ports import StayStore
 from sscard_ops import devjwt
 from sscard_ops.seed import Seeded, seed
 from tests.fake_payments import FakePaymentStore
 from tests.fake_stays import FakeStayStore
-from tests.fakes import FakeCardStore, FakeContributionQueue, FakeContributionStore, FakeIdempotencyStore
+from tests.fakes import (
+    FakeCardStore,
+    FakeContributionQueue,
+    FakeContributionStore,
+    FakeIdempotencyStore,
+    FakeSecrets,
+)
 
 ISSUER = "https://auth.sscard.local/"
 AUDIENCE = "sscard-mobile"
@@ -23,33 +33,38 @@ _PRIVATE_PEM = devjwt.new_private_key_pem()
 
 class World:
     def __init__(
-        self, store: Any, idempotency: Any, secrets: Any, now: datetime, payments: Any = None
+        self,
+        store: CardStore,
+        idempotency: IdempotencyStore,
+        secrets: FakeSecrets,
+        now: datetime,
+        payments: PaymentStore | None = None,
     ) -> None:
         self.store = store
         self.idempotency = idempotency
-        if isinstance(store, FakeCardStore) and isinstance(idempotency, FakeIdempotencyStore):
-            store.keys = idempotency  # the card use cases write their key records in their commit
-        # Over the fakes, payments share the fake cards, accounts and idempotency records.
-        if payments is None and isinstance(store, FakeCardStore):
-            payments = FakePaymentStore(store, idempotency)
-        self.payments = payments
-        self.contributions: Any = (
-            FakeContributionStore(store) if isinstance(store, FakeCardStore) else _dynamo_contributions()
-        )
         self.contribution_queue = FakeContributionQueue()
-        self.stays: Any = (
-            FakeStayStore(store, idempotency) if isinstance(store, FakeCardStore) else _dynamo_stays()
-        )
-        if isinstance(self.payments, FakePaymentStore):
-            self.payments.stays = self.stays
+        self.payments: PaymentStore
+        self.contributions: ContributionStore
+        self.stays: StayStore
+        if isinstance(store, FakeCardStore) and isinstance(idempotency, FakeIdempotencyStore):
+            # The fakes share one world: cards, accounts and key records (the card use cases
+            # write their key records in their commit).
+            store.keys = idempotency
+            self.stays = FakeStayStore(store, idempotency)
+            fake_payments = FakePaymentStore(store, idempotency)
+            fake_payments.stays = self.stays
+            self.payments = payments or fake_payments
+            self.contributions = FakeContributionStore(store)
+        else:
+            self.stays = _dynamo_stays()
+            self.payments = payments or _dynamo_payments()
+            self.contributions = _dynamo_contributions()
         self.secrets = secrets
         self.now = now
         self.private_pem = _PRIVATE_PEM
-        if hasattr(secrets, "jwks"):
-            secrets.jwks = devjwt.jwks_for(_PRIVATE_PEM)
+        secrets.jwks = devjwt.jwks_for(_PRIVATE_PEM)
         self.seeded: Seeded = seed(store, secrets, secrets.hashing_key(), now)
-        if hasattr(secrets, "banks"):
-            secrets.banks[self.seeded.bank_code] = [self.seeded.bank_secret]
+        secrets.banks[self.seeded.bank_code] = [self.seeded.bank_secret]
 
     def deps(self) -> Deps:
         return Deps(
@@ -95,13 +110,19 @@ def raw_secret(secret: str) -> bytes:
     return base64.b64decode(secret.removeprefix("whsec_"))
 
 
-def _dynamo_stays() -> Any:
+def _dynamo_payments() -> PaymentStore:
+    from chalicelib.storage.payments import DynamoPaymentStore
+
+    return DynamoPaymentStore()
+
+
+def _dynamo_stays() -> StayStore:
     from chalicelib.storage.stays import DynamoStayStore
 
     return DynamoStayStore()
 
 
-def _dynamo_contributions() -> Any:
+def _dynamo_contributions() -> ContributionStore:
     from chalicelib.storage.contributions import DynamoContributionStore
 
     return DynamoContributionStore()
