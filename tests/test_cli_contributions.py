@@ -100,8 +100,16 @@ def test_funds_shows_each_books_income_outflows_and_balance_after_a_settlement(m
             paid_at = datetime(period.year, period.month, 5, tzinfo=CHINA)
             store.post(
                 Posting(
-                    f"c-{back}", person_id, InsuranceType.MEDICAL, period, Payer.EMPLOYEE, None,
-                    100_000, 100_000, paid_at, NOW,
+                    f"c-{back}",
+                    person_id,
+                    InsuranceType.MEDICAL,
+                    period,
+                    Payer.EMPLOYEE,
+                    None,
+                    100_000,
+                    100_000,
+                    paid_at,
+                    NOW,
                 )
             )
         deps_module.use(world.deps())
@@ -124,9 +132,22 @@ def test_funds_shows_each_books_income_outflows_and_balance_after_a_settlement(m
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     header = next(line for line in lines if "income (yuan)" in line)
-    assert [c.strip() for c in header.split("┃")[1:5]] == ["book", "income (yuan)", "outflows (yuan)", "balance (yuan)"]
+    assert [c.strip() for c in header.split("┃")[1:5]] == [
+        "book",
+        "income (yuan)",
+        "outflows (yuan)",
+        "balance (yuan)",
+    ]
     [medical] = [line.split("│")[1:-1] for line in lines if "│ medical " in line]
     # income 3,000 yuan in; the fund's 500 yuan out; 2,500 yuan left.
-    assert [c.strip() for c in medical] == ["medical", "3,000.00", "500.00", "2,500.00", "250000", "3", "3,000.00"]
+    assert [c.strip() for c in medical] == [
+        "medical",
+        "3,000.00",
+        "500.00",
+        "2,500.00",
+        "250000",
+        "3",
+        "3,000.00",
+    ]
     [pension] = [line.split("│")[1:-1] for line in lines if "│ pension " in line]
     assert [c.strip() for c in pension][1:5] == ["0.00", "0.00", "0.00", "0"]

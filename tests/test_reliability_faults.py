@@ -48,6 +48,7 @@ from chalicelib.services.contribution_ports import Posting
 from chalicelib.services.idempotency import LOCK_SECONDS
 from chalicelib.storage.contributions import DynamoContributionStore
 from chalicelib.storage.dynamo import DynamoCardStore, DynamoIdempotencyStore
+from chalicelib.storage.ledger import DynamoLedgerSource
 from chalicelib.storage.models import (
     AccountModel,
     CardModel,
@@ -58,7 +59,6 @@ from chalicelib.storage.models import (
     create_tables,
     use_endpoint,
 )
-from chalicelib.storage.ledger import DynamoLedgerSource
 from chalicelib.storage.payments import DynamoPaymentStore, payment_of
 from sscard_ops.seed import BANK_CODE, make_ssn
 from tests.client import ApiClient
@@ -172,19 +172,30 @@ class Rig:
         self.funded[holder.person_id] = balance
         return holder.person_id, issued.card_no, ssn
 
-    def eligible_holder(self, balance: int = 50_000) -> str:
+    def eligible_holder(self, balance: int = 50_000, *, card: str = "medical") -> str:
         """A holder with a year of medical and serious-illness months paid on time (eligible on
-        the world's day), whose card is active; returns the card number."""
-        person_id, card_no, _ = self.new_holder(balance)
+        the world's day), with a card as new_holder gives it; returns the card number."""
+        person_id, card_no, _ = self.new_holder(balance, card=card)
         last = Period.of(china_date(self.world.now)).shift(-1)
         for back in range(12):
             period = last.shift(-back)
             paid_at = datetime(period.year, period.month, 5, 9, 0, tzinfo=CHINA)
-            for insurance, amount, share in ((InsuranceType.MEDICAL, 2_000, 2_000), (InsuranceType.SERIOUS_ILLNESS, 500, 0)):
+            for insurance, amount, share in (
+                (InsuranceType.MEDICAL, 2_000, 2_000),
+                (InsuranceType.SERIOUS_ILLNESS, 500, 0),
+            ):
                 self.world.contributions.post(
                     Posting(
-                        f"{card_no}-{period}-{insurance.value}", person_id, insurance, period,
-                        Payer.EMPLOYEE, None, amount, share, paid_at, self.world.now,
+                        f"{card_no}-{period}-{insurance.value}",
+                        person_id,
+                        insurance,
+                        period,
+                        Payer.EMPLOYEE,
+                        None,
+                        amount,
+                        share,
+                        paid_at,
+                        self.world.now,
                     )
                 )
         return card_no
@@ -463,14 +474,19 @@ def settlement_cancellation_case(rig: Rig, label: str) -> Callable[[], int]:
 
 def discharge_case(rig: Rig, label: str) -> Callable[[], int]:
     """A stay of 120,000 yuan (above the per-payment maximum) settled at discharge."""
-    card_no = rig.eligible_holder()
+    card_no = rig.eligible_holder(card="social_security")  # the admission activates it
     auth = rig.world.auth("hospital")
     with ApiClient() as api:
         r = api.post("/v1/registrations", {"card_no": card_no, "visit": "inpatient"}, headers=auth)
         assert r.status == 201, r
         stay = f"/v1/registrations/{r.json['registration_id']}"
         for n in range(3):
-            charge = {"charge_id": f"c{n}", "amount_fen": 4_000_000, "in_scope_fen": 4_000_000, "description": "ward"}
+            charge = {
+                "charge_id": f"c{n}",
+                "amount_fen": 4_000_000,
+                "in_scope_fen": 4_000_000,
+                "description": "ward",
+            }
             assert api.post(f"{stay}/charges", charge, headers=auth).status == 201
     rig.applied[card_no] = 1
 
@@ -481,7 +497,9 @@ def discharge_case(rig: Rig, label: str) -> Callable[[], int]:
                 assert r.json["amount_fen"] == 12_000_000 and r.json["serious_illness_paid_fen"] > 0, r
                 with rig.injector.paused():
                     closed = api.get(stay, headers=auth).json
-                assert closed["state"] == "discharged" and closed["discharge_payment_id"] == r.json["payment_id"]
+                assert (
+                    closed["state"] == "discharged" and closed["discharge_payment_id"] == r.json["payment_id"]
+                )
                 assert _year(api, rig, card_no)["inpatient_stays"] == 1
             return r.status
 

@@ -46,8 +46,17 @@ def paid_on_time(person_id: str, months: int, medical_fen: int, now: datetime) -
             contribution_id = f"e2e-{person_id}-{period}-{insurance.value}"
             store.post(
                 Posting(
-                    contribution_id, person_id, insurance, period, Payer.EMPLOYEE, None,
-                    amount, share, paid_at, now, "COLLECTION",
+                    contribution_id,
+                    person_id,
+                    insurance,
+                    period,
+                    Payer.EMPLOYEE,
+                    None,
+                    amount,
+                    share,
+                    paid_at,
+                    now,
+                    "COLLECTION",
                 )
             )
 

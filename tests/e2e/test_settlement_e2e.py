@@ -47,8 +47,10 @@ def eligible_holder(stack) -> dict[str, str]:
     """A fresh holder with a year of medical and serious-illness months paid on time, whose
     card an outpatient registration has activated."""
     done = subprocess.run(
-        [sys.executable, "-m", "tests.e2e.provision", "1", "--paid-months", "12"]
-        + ["--monthly-medical-fen", str(MONTHLY_MEDICAL_FEN)],
+        [
+            *(sys.executable, "-m", "tests.e2e.provision", "1"),
+            *("--paid-months", "12", "--monthly-medical-fen", str(MONTHLY_MEDICAL_FEN)),
+        ],
         cwd=PROJECT,
         env=stack.env(),
         capture_output=True,
@@ -134,9 +136,7 @@ def test_30_concurrent_bills_of_one_holder_add_up_in_the_counters_the_account_an
         answers = list(pool.map(lambda kb: send(stack, kb[0], kb[1], start), sends))
 
     # Every bill was paid, or refused for the account being short with self-pay refused.
-    outcomes = Counter(
-        "paid" if s.status == 201 else s.answer["type"].removeprefix(PROBLEM) for s in answers
-    )
+    outcomes = Counter("paid" if s.status == 201 else s.answer["type"].removeprefix(PROBLEM) for s in answers)
     assert set(outcomes) <= {"paid", "insufficient-balance"}, [s.answer for s in answers if s.status != 201]
     refused = [s for s in answers if s.status != 201]
     assert all(s.status == 409 and s.body.get("self_pay") == "refused" for s in refused)
@@ -153,15 +153,20 @@ def test_30_concurrent_bills_of_one_holder_add_up_in_the_counters_the_account_an
     paid = [pair[0].answer for pair in by_key.values() if pair[0].status == 201]
     assert len({p["payment_id"] for p in paid}) == len(paid)
     for p in paid:
-        assert p["fund_paid_fen"] + p["serious_illness_paid_fen"] + p["account_paid_fen"] + p[
-            "self_pay_fen"
-        ] == p["amount_fen"]
-        assert min(p["fund_paid_fen"], p["serious_illness_paid_fen"], p["account_paid_fen"], p["self_pay_fen"]) >= 0
+        assert (
+            p["fund_paid_fen"] + p["serious_illness_paid_fen"] + p["account_paid_fen"] + p["self_pay_fen"]
+            == p["amount_fen"]
+        )
+        assert (
+            min(p["fund_paid_fen"], p["serious_illness_paid_fen"], p["account_paid_fen"], p["self_pay_fen"])
+            >= 0
+        )
 
-    # The account never went below zero: ordered by the balance each left, every payment's
-    # balance is the opening less what it and the payments before it took.
+    # The account never went below zero: ordered by the balance each left (of those leaving the
+    # same balance, the one that took money first), every payment's balance is the opening less
+    # what it and the payments before it took.
     taken = 0
-    for p in sorted(paid, key=lambda p: -p["balance_fen"]):
+    for p in sorted(paid, key=lambda p: (-p["balance_fen"], -p["account_paid_fen"])):
         taken += p["account_paid_fen"]
         assert p["balance_fen"] == opening - taken >= 0, p
     after = insured(stack, card_no)
