@@ -72,8 +72,8 @@ def eligible_holder(stack) -> dict[str, str]:
 
 def bills(card_no: str) -> list[dict[str, Any]]:
     """Outpatient bills of 200 to 4,000 yuan and inpatient ones of 20,000 to 50,000 yuan (the
-    per-payment maximum): enough to use up the deductibles, reach the serious-illness threshold
-    and the annual pooled cap, and run the account dry; every fourth refuses self-pay."""
+    per-payment maximum): enough to use up the outpatient deductible, take the serious-illness
+    base past its threshold and run the account dry; every fourth refuses self-pay."""
     rng = random.Random(11)
     made = []
     for n in range(BILLS):
