@@ -40,6 +40,12 @@ SECTIONS: list[tuple[str, str, list[str], list[str]]] = [
         ["--payments", "20", "--rounds", "1"],
     ),
     (
+        "3c. Settlement overhead against raw boto3, and its units next to a pharmacy payment's",
+        "bench_settlement.py",
+        ["--payments", "100", "--rounds", "3"],
+        ["--payments", "20", "--rounds", "1"],
+    ),
+    (
         "4. Hot keys",
         "bench_hot_keys.py",
         [],

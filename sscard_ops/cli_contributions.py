@@ -390,33 +390,43 @@ def funds(
         typer.Option(help="Also prove each book equals the sum of its postings (reads every posting)"),
     ] = False,
 ) -> None:
-    """Each fund book's total and posting count (summed over its shards)."""
+    """Each fund book's income (postings in), outflows (settlement pay out: pooled and
+    serious-illness pay, medical book only) and balance = income - outflows, with its posting
+    count and the part credited to personal accounts (summed over its shards)."""
     from sscard_ops.cli import connect, reported
 
     console, err = _consoles()
     ops = connect()
     from chalicelib.storage.contributions import DynamoContributionStore
+    from chalicelib.storage.ledger import DynamoLedgerSource
 
     store = DynamoContributionStore()
     with reported(ops):
         checks = contributions.check_books(store) if check else None
         totals = {c.book: c.books for c in checks} if checks else store.book_totals()
+        # The ledger check's own reading of the books: income, outflows and balance.
+        books = {t.book: t for t in DynamoLedgerSource().book_totals()}
     table = Table(title="Fund books", title_justify="left")
-    for column, justify in (
-        ("book", "left"),
-        ("total (yuan)", "right"),
-        ("total fen", "right"),
-        ("postings", "right"),
-        ("to personal accounts (yuan)", "right"),
+    for column in (
+        "book",
+        "income (yuan)",
+        "outflows (yuan)",
+        "balance (yuan)",
+        "balance fen",
+        "postings",
+        "to personal accounts (yuan)",
     ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column(column, justify="left" if column == "book" else "right")
     if checks:
         table.add_column("postings say", justify="right")
     for book, total in totals.items():
+        money = books[book]
         row = [
             book.value,
-            yuan(total.total_fen),
-            str(total.total_fen),
+            yuan(money.postings_in_fen),
+            yuan(money.outflows_fen),
+            yuan(money.balance_fen),
+            str(money.balance_fen),
             str(total.postings),
             yuan(total.personal_account_fen),
         ]

@@ -66,3 +66,88 @@ def test_the_commands_are_mounted():
     runner = CliRunner()
     assert runner.invoke(app, ["funds", "--help"]).exit_code == 0
     assert "import" in runner.invoke(app, ["contributions", "--help"]).output
+
+
+def test_funds_shows_each_books_income_outflows_and_balance_after_a_settlement(monkeypatch):
+    from datetime import datetime
+
+    from moto import mock_aws
+
+    from chalicelib import bootstrap as deps_module
+    from chalicelib.domain.contributions import InsuranceType, Payer
+    from chalicelib.domain.periods import CHINA, Period
+    from chalicelib.services.contribution_ports import Posting
+    from chalicelib.storage.contributions import DynamoContributionStore
+    from chalicelib.storage.dynamo import DynamoCardStore, DynamoIdempotencyStore
+    from chalicelib.storage.models import create_tables, use_endpoint
+    from chalicelib.storage.payments import DynamoPaymentStore
+    from sscard_ops import cli_common
+    from tests.client import ApiClient
+    from tests.fakes import FakeSecrets
+    from tests.payment_helpers import funded_holder
+    from tests.world import World
+
+    with mock_aws():
+        use_endpoint(None)
+        create_tables()
+        world = World(
+            DynamoCardStore(), DynamoIdempotencyStore(), FakeSecrets(), now=NOW, payments=DynamoPaymentStore()
+        )
+        store = DynamoContributionStore()
+        person_id, card_no = funded_holder(world.store, world.secrets.hashing_key(), NOW, 0)
+        for back in range(1, 4):  # medical in force: the three months before the bill's
+            period = Period.of(NOW.date()).shift(-back)
+            paid_at = datetime(period.year, period.month, 5, tzinfo=CHINA)
+            store.post(
+                Posting(
+                    f"c-{back}",
+                    person_id,
+                    InsuranceType.MEDICAL,
+                    period,
+                    Payer.EMPLOYEE,
+                    None,
+                    100_000,
+                    100_000,
+                    paid_at,
+                    NOW,
+                )
+            )
+        deps_module.use(world.deps())
+        try:
+            with ApiClient() as api:
+                # 3,000 yuan outpatient, 2,800 in scope: the pooled fund pays half of 1,000 yuan.
+                r = api.post(
+                    "/v1/payments",
+                    {"card_no": card_no, "amount_fen": 300_000, "in_scope_fen": 280_000},
+                    headers={**world.auth("hospital"), "Idempotency-Key": "funds-1"},
+                )
+        finally:
+            deps_module.use(None)
+        assert r.status == 201 and r.json["fund_paid_fen"] == 50_000, r
+        monkeypatch.setattr(
+            "sscard_ops.cli.connect", lambda: cli_common.Ops("mock", world.store, world.secrets, {})
+        )
+        monkeypatch.setattr(cli_common.console, "width", 200)
+        result = CliRunner().invoke(app, ["funds"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    header = next(line for line in lines if "income (yuan)" in line)
+    assert [c.strip() for c in header.split("┃")[1:5]] == [
+        "book",
+        "income (yuan)",
+        "outflows (yuan)",
+        "balance (yuan)",
+    ]
+    [medical] = [line.split("│")[1:-1] for line in lines if "│ medical " in line]
+    # income 3,000 yuan in; the fund's 500 yuan out; 2,500 yuan left.
+    assert [c.strip() for c in medical] == [
+        "medical",
+        "3,000.00",
+        "500.00",
+        "2,500.00",
+        "250000",
+        "3",
+        "3,000.00",
+    ]
+    [pension] = [line.split("│")[1:-1] for line in lines if "│ pension " in line]
+    assert [c.strip() for c in pension][1:5] == ["0.00", "0.00", "0.00", "0"]

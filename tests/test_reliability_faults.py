@@ -10,11 +10,14 @@ _make_api_call) is counted while one use case runs; the Nth fails with one of:
 - crash: the call goes through, then ReadTimeoutError: written, but the answer is lost.
 
 For each use case (payment, cancellation, service-center activation, contribution posting
-through the worker handler), each fault and each N up to the number of calls it makes, the
-caller retries as a real one would (same Idempotency-Key, or SQS redelivers the message), and
-then the invariants must hold over every table: balance + paid - refunded == funded for every
-account, every payment applied once, every contribution posted once, and every fund book equal
-to the sum of its postings. mock_aws in process: single-threaded.
+through the worker handler; and settlement (issue #11): a hospital bill the pooled fund and the
+serious-illness insurance pay part of, its cancellation, and a stay's discharge), each fault
+and each N up to the number of calls it makes, the caller retries as a real one would (same
+Idempotency-Key, or SQS redelivers the message), and then the invariants must hold over every
+table: balance + paid - refunded == funded for every account, every payment applied once,
+every contribution posted once, and every fund book equal to the sum of its postings. After
+every settlement fault and its retry the ledger check (services/ledger.py, the rules `sscard
+ledger check` runs) must pass too. mock_aws in process: single-threaded.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from itertools import count
 from typing import Any
 
@@ -36,11 +39,16 @@ from moto import mock_aws
 
 import app as app_module
 from chalicelib import bootstrap as deps_module
+from chalicelib.domain.contributions import InsuranceType, Payer
 from chalicelib.domain.holders import Participation
-from chalicelib.services import admin
+from chalicelib.domain.payments import PaymentState
+from chalicelib.domain.periods import CHINA, Period, china_date
+from chalicelib.services import admin, ledger
+from chalicelib.services.contribution_ports import Posting
 from chalicelib.services.idempotency import LOCK_SECONDS
 from chalicelib.storage.contributions import DynamoContributionStore
 from chalicelib.storage.dynamo import DynamoCardStore, DynamoIdempotencyStore
+from chalicelib.storage.ledger import DynamoLedgerSource
 from chalicelib.storage.models import (
     AccountModel,
     CardModel,
@@ -51,7 +59,7 @@ from chalicelib.storage.models import (
     create_tables,
     use_endpoint,
 )
-from chalicelib.storage.payments import DynamoPaymentStore
+from chalicelib.storage.payments import DynamoPaymentStore, payment_of
 from sscard_ops.seed import BANK_CODE, make_ssn
 from tests.client import ApiClient
 from tests.conftest import NOW
@@ -164,6 +172,34 @@ class Rig:
         self.funded[holder.person_id] = balance
         return holder.person_id, issued.card_no, ssn
 
+    def eligible_holder(self, balance: int = 50_000, *, card: str = "medical") -> str:
+        """A holder with a year of medical and serious-illness months paid on time (eligible on
+        the world's day), with a card as new_holder gives it; returns the card number."""
+        person_id, card_no, _ = self.new_holder(balance, card=card)
+        last = Period.of(china_date(self.world.now)).shift(-1)
+        for back in range(12):
+            period = last.shift(-back)
+            paid_at = datetime(period.year, period.month, 5, 9, 0, tzinfo=CHINA)
+            for insurance, amount, share in (
+                (InsuranceType.MEDICAL, 2_000, 2_000),
+                (InsuranceType.SERIOUS_ILLNESS, 500, 0),
+            ):
+                self.world.contributions.post(
+                    Posting(
+                        f"{card_no}-{period}-{insurance.value}",
+                        person_id,
+                        insurance,
+                        period,
+                        Payer.EMPLOYEE,
+                        None,
+                        amount,
+                        share,
+                        paid_at,
+                        self.world.now,
+                    )
+                )
+        return card_no
+
     def until_done(self, attempt: Callable[[], int]) -> list[int]:
         """The caller's retry loop: first try with the fault armed, then plain retries."""
         statuses = [attempt()]
@@ -179,11 +215,11 @@ class Rig:
 
 
 def check_invariants(rig: Rig) -> None:
-    payments = [p for p in PaymentModel.scan()]
+    payments = [payment_of(p) for p in PaymentModel.scan()]
     postings = [p for p in PostingModel.scan()]
     paid: Counter[str] = Counter()
     for p in payments:
-        if p.state == "completed":
+        if p.state is PaymentState.COMPLETED:
             paid[p.person_id] += p.account_paid_fen
     credited: Counter[str] = Counter()
     for p in postings:
@@ -218,6 +254,12 @@ def check_invariants(rig: Rig) -> None:
     assert +book_postings == Counter(p.book for p in postings)
 
 
+def check_ledger() -> None:
+    """Every money conservation rule over every record, as `sscard ledger check` proves them."""
+    failed = [r for r in ledger.check(DynamoLedgerSource()) if not r.passed]
+    assert not failed, [(r.title, r.failures) for r in failed]
+
+
 def _sum_by_book(postings: list[Any], attr: str) -> Counter[str]:
     out: Counter[str] = Counter()
     for p in postings:
@@ -246,8 +288,11 @@ def rig() -> Iterator[Rig]:
             use_endpoint(None)
 
 
-def sweep(rig: Rig, use_case: str, run_once: Callable[[Rig, str], Callable[[], int]]) -> None:
-    """Every fault at every position N until N passes the number of calls the use case makes."""
+def sweep(
+    rig: Rig, use_case: str, run_once: Callable[[Rig, str], Callable[[], int]], *, ledger_each: bool = False
+) -> None:
+    """Every fault at every position N until N passes the number of calls the use case makes;
+    `ledger_each`: the ledger check after every fault and its retry."""
     for fault in FAULTS:
         n = 1
         while True:
@@ -260,6 +305,8 @@ def sweep(rig: Rig, use_case: str, run_once: Callable[[Rig, str], Callable[[], i
             assert 500 not in statuses, (use_case, fault, n, statuses)
             if EVERY_STEP:
                 check_invariants(rig)
+            if ledger_each:
+                check_ledger()
             if not fired:
                 break  # the use case made fewer than n calls: every position was tried
             TALLY[f"{use_case}:{fault}"] += 1
@@ -343,6 +390,136 @@ def posting_case(rig: Rig, label: str) -> Callable[[], int]:
         return 503 if failures(payload) else 200
 
     return attempt
+
+
+# --- settlement (issue #11) -------------------------------------------------------------------
+
+# An inpatient bill of 50,000 yuan (the per-payment maximum), all in scope: a first stay's share
+# after the pooled fund is 8,605 yuan, so the holder's second such bill takes the serious-illness
+# base past its 15,000-yuan threshold: the pooled fund and the serious-illness insurance both pay.
+BIG_BILL = {"amount_fen": 5_000_000, "visit": "inpatient"}
+
+
+def _year(api: ApiClient, rig: Rig, card_no: str) -> dict[str, Any]:
+    with rig.injector.paused():
+        r = api.get(f"/v1/cards/{card_no}/insured", headers=rig.world.auth("hospital"))
+    assert r.status == 200, r
+    year: dict[str, Any] = r.json["year"]
+    return year
+
+
+def _settled_bill(rig: Rig, card_no: str, key: str) -> dict[str, Any]:
+    with ApiClient() as api:
+        r = api.post(
+            "/v1/payments",
+            {"card_no": card_no, **BIG_BILL},
+            headers={**rig.world.auth("hospital"), "Idempotency-Key": key},
+        )
+    assert r.status == 201, r
+    answer: dict[str, Any] = r.json
+    return answer
+
+
+def settlement_case(rig: Rig, label: str) -> Callable[[], int]:
+    """The holder's second big bill, with the faults: it takes fund and serious-illness pay."""
+    card_no = rig.eligible_holder()
+    first = _settled_bill(rig, card_no, f"{label}-first")
+    rig.applied[card_no] = 2
+    headers = {**rig.world.auth("hospital"), "Idempotency-Key": label}
+
+    def attempt() -> int:
+        with ApiClient() as api:
+            r = api.post("/v1/payments", {"card_no": card_no, **BIG_BILL}, headers=headers)
+            if r.status == 201:
+                assert r.json["fund_paid_fen"] > 0 and r.json["serious_illness_paid_fen"] > 0, r
+                year = _year(api, rig, card_no)
+                # Counted once: the two bills' parts, whatever the faults made the first try do.
+                assert year["inpatient_stays"] == 2
+                assert year["fund_paid_fen"] == first["fund_paid_fen"] + r.json["fund_paid_fen"]
+                assert year["serious_illness_paid_fen"] == r.json["serious_illness_paid_fen"]
+            return r.status
+
+    return attempt
+
+
+def settlement_cancellation_case(rig: Rig, label: str) -> Callable[[], int]:
+    """Cancelling a bill that took fund and serious-illness pay gives every part back once."""
+    card_no = rig.eligible_holder()
+    _settled_bill(rig, card_no, f"{label}-first")
+    with ApiClient() as api:
+        kept = _year(api, rig, card_no)
+    second = _settled_bill(rig, card_no, f"{label}-second")
+    assert second["serious_illness_paid_fen"] > 0, second
+    rig.applied[card_no] = 2
+    auth = rig.world.auth("hospital")
+    path = f"/v1/payments/{second['payment_id']}"
+
+    def attempt() -> int:
+        with ApiClient() as api:
+            r = api.post(f"{path}/cancel", headers={**auth, "Idempotency-Key": label})
+            status = r.status
+            if status == 409 and r.json["type"].endswith(":payment-already-cancelled"):
+                # Applied, its answer lost (see cancellation_case): the retry is told so.
+                TALLY["settlement cancellation: retry answered payment-already-cancelled"] += 1
+                status = 200
+            if 200 <= status < 300:
+                with rig.injector.paused():
+                    assert api.get(path, headers=auth).json["state"] == "cancelled"
+                # Given back exactly once: the counters are the first bill's alone again.
+                assert _year(api, rig, card_no) == kept
+            return status
+
+    return attempt
+
+
+def discharge_case(rig: Rig, label: str) -> Callable[[], int]:
+    """A stay of 120,000 yuan (above the per-payment maximum) settled at discharge."""
+    card_no = rig.eligible_holder(card="social_security")  # the admission activates it
+    auth = rig.world.auth("hospital")
+    with ApiClient() as api:
+        r = api.post("/v1/registrations", {"card_no": card_no, "visit": "inpatient"}, headers=auth)
+        assert r.status == 201, r
+        stay = f"/v1/registrations/{r.json['registration_id']}"
+        for n in range(3):
+            charge = {
+                "charge_id": f"c{n}",
+                "amount_fen": 4_000_000,
+                "in_scope_fen": 4_000_000,
+                "description": "ward",
+            }
+            assert api.post(f"{stay}/charges", charge, headers=auth).status == 201
+    rig.applied[card_no] = 1
+
+    def attempt() -> int:
+        with ApiClient() as api:
+            r = api.post(f"{stay}/discharge", headers={**auth, "Idempotency-Key": label})
+            if r.status == 201:
+                assert r.json["amount_fen"] == 12_000_000 and r.json["serious_illness_paid_fen"] > 0, r
+                with rig.injector.paused():
+                    closed = api.get(stay, headers=auth).json
+                assert (
+                    closed["state"] == "discharged" and closed["discharge_payment_id"] == r.json["payment_id"]
+                )
+                assert _year(api, rig, card_no)["inpatient_stays"] == 1
+            return r.status
+
+    return attempt
+
+
+@pytest.mark.parametrize(
+    ("use_case", "run_once"),
+    [
+        ("settlement", settlement_case),
+        ("settlement-cancellation", settlement_cancellation_case),
+        ("discharge", discharge_case),
+    ],
+)
+def test_every_fault_in_a_settlement_is_survived_and_the_ledger_still_holds(rig, use_case, run_once):
+    sweep(rig, use_case, run_once, ledger_each=True)
+    survived = sum(TALLY[f"{use_case}:{fault}"] for fault in FAULTS)
+    print(f"\n{use_case}: {survived} faults injected and survived, the ledger checked after each")
+    assert survived >= len(FAULTS)
+    check_ledger()
 
 
 @pytest.mark.parametrize(

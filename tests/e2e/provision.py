@@ -1,12 +1,14 @@
 """Enroll fresh holders and issue each a new card in a running local stack; prints JSON.
 
-Run as a subprocess (`python -m tests.e2e.provision N`) with AWS_ENDPOINT_URL set:
-the storage models must be imported with the stack's settings, not the test
-process's.
+Run as a subprocess (`python -m tests.e2e.provision N [--paid-months M]`) with
+AWS_ENDPOINT_URL set: the storage models must be imported with the stack's settings, not
+the test process's. With --paid-months, each holder's medical and serious-illness months are
+posted on time up to last month, as the seed posts Erin's (serious-illness eligible from 7).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import secrets
 import sys
@@ -16,7 +18,7 @@ from chalicelib.domain.errors import AlreadyExists
 from chalicelib.domain.holders import Participation
 from chalicelib.services import admin
 from sscard_ops.cli import connect
-from sscard_ops.seed import BANK_CODE, make_ssn
+from sscard_ops.seed import BANK_CODE, MONTHLY_SERIOUS_ILLNESS_FEN, make_ssn
 
 
 def random_ssn() -> str:
@@ -24,7 +26,42 @@ def random_ssn() -> str:
     return make_ssn(f"110105{born:%Y%m%d}{secrets.randbelow(1000):03d}")
 
 
-def main(count: int) -> None:
+def paid_on_time(person_id: str, months: int, medical_fen: int, now: datetime) -> None:
+    """Medical (all of it to the personal account) and serious-illness months, each paid on
+    the 5th of its month, the last one last month's."""
+    from chalicelib.domain.contributions import InsuranceType, Payer
+    from chalicelib.domain.periods import CHINA, Period, china_date
+    from chalicelib.services.contribution_ports import Posting
+    from chalicelib.storage.contributions import DynamoContributionStore
+
+    store = DynamoContributionStore()
+    last = Period.of(china_date(now)).shift(-1)
+    for back in range(months - 1, -1, -1):
+        period = last.shift(-back)
+        paid_at = datetime(period.year, period.month, 5, 9, 0, tzinfo=CHINA)
+        for insurance, amount, share in (
+            (InsuranceType.MEDICAL, medical_fen, medical_fen),
+            (InsuranceType.SERIOUS_ILLNESS, MONTHLY_SERIOUS_ILLNESS_FEN, 0),
+        ):
+            contribution_id = f"e2e-{person_id}-{period}-{insurance.value}"
+            store.post(
+                Posting(
+                    contribution_id,
+                    person_id,
+                    insurance,
+                    period,
+                    Payer.EMPLOYEE,
+                    None,
+                    amount,
+                    share,
+                    paid_at,
+                    now,
+                    "COLLECTION",
+                )
+            )
+
+
+def main(count: int, paid_months: int = 0, medical_fen: int = 0) -> None:
     ops = connect()
     key = ops.hashing_key()
     now = datetime.now(UTC)
@@ -36,9 +73,16 @@ def main(count: int) -> None:
         except AlreadyExists:
             continue
         card = admin.issue_card(ops.store, holder.person_id, now, bank_code=BANK_CODE)
+        if paid_months:
+            paid_on_time(holder.person_id, paid_months, medical_fen, now)
         made.append({"person_id": holder.person_id, "ssn": ssn, "card_no": card.card_no})
     json.dump(made, sys.stdout)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]))
+    parser = argparse.ArgumentParser(prog="python -m tests.e2e.provision")
+    parser.add_argument("count", type=int)
+    parser.add_argument("--paid-months", type=int, default=0)
+    parser.add_argument("--monthly-medical-fen", type=int, default=10_000)
+    arguments = parser.parse_args()
+    main(arguments.count, arguments.paid_months, arguments.monthly_medical_fen)

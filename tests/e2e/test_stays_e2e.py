@@ -1,50 +1,47 @@
 """Inpatient stays over HTTP against the real local stack: charges uploaded concurrently and
-twice over, and a closed stay refusing charges.
-
-Admission and the discharge's close are written straight into the stack's tables by a
-subprocess (`python -m tests.e2e.test_stays_e2e admit|close ...`, with the stack's settings,
-as tests/e2e/provision.py does): the admission as POST /v1/registrations writes it, the close
-with the very item a discharge payment includes in its transaction (storage.stays.close_item).
+twice over, and a closed stay refusing charges. Every step is a terminal's HTTP call: admission
+is POST /v1/registrations (visit inpatient), the close a discharge.
 """
 
 from __future__ import annotations
 
-import json
 import random
-import subprocess
-import sys
+import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import requests
-
-from tests.e2e.conftest import PROJECT
 
 pytestmark = pytest.mark.e2e
 CHARGES = 200
 THREADS = 16
 
 
-def stays_tool(stack, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.e2e.test_stays_e2e", *args],
-        cwd=PROJECT,
-        env=stack.env(),
-        capture_output=True,
-        text=True,
+def admitted(stack) -> str:
+    """A fresh holder admitted by the seeded hospital (the registration also activates the card)."""
+    [card] = stack.provision(1)
+    r = requests.post(
+        stack.url("/v1/registrations"),
+        json={"card_no": card["card_no"], "visit": "inpatient"},
+        headers={**stack.auth("hospital"), "Idempotency-Key": f"admit-{uuid.uuid4().hex}"},
         timeout=60,
     )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+    assert r.status_code == 201, r.text
+    assert r.json()["visit"] == "inpatient" and r.json()["card_activated"] is True
+    registration_id: str = r.json()["registration_id"]
+    return registration_id
 
 
-def admitted(stack) -> str:
-    [card] = stack.provision(1)
-    return stays_tool(
-        stack, "admit", card["card_no"], card["person_id"], stack.seed["institutions"]["hospital"]
+def discharged(stack, registration_id: str) -> dict[str, Any]:
+    r = requests.post(
+        stack.url(f"/v1/registrations/{registration_id}/discharge"),
+        headers={**stack.auth("hospital"), "Idempotency-Key": f"discharge-{registration_id}"},
+        timeout=60,
     )
+    assert r.status_code == 201, r.text
+    answer: dict[str, Any] = r.json()
+    return answer
 
 
 def a_charge(n: int) -> dict[str, Any]:
@@ -109,9 +106,11 @@ def test_a_charge_after_the_stay_closed_is_refused_and_changes_nothing(stack):
     rid = admitted(stack)
     assert upload(stack, rid, a_charge(1)).status_code == 201
     assert upload(stack, rid, a_charge(2)).status_code == 201
-    stays_tool(stack, "close", rid, "pay-e2e")
+    settled = discharged(stack, rid)
+    assert settled["amount_fen"] == a_charge(1)["amount_fen"] + a_charge(2)["amount_fen"]
     before, charges_before = the_stay(stack, rid)
-    assert before["state"] == "discharged" and before["discharge_payment_id"] == "pay-e2e"
+    assert before["state"] == "discharged"
+    assert before["discharge_payment_id"] == settled["payment_id"]
     late = upload(stack, rid, a_charge(3))
     assert late.status_code == 409, late.text
     assert late.headers["content-type"] == "application/problem+json"
@@ -125,44 +124,3 @@ def test_a_charge_after_the_stay_closed_is_refused_and_changes_nothing(stack):
     )
     assert cancel.status_code == 409 and cancel.json()["type"] == "urn:sscard:problem:stay-closed"
     assert the_stay(stack, rid) == (before, charges_before)
-
-
-# --- the subprocess side: the stack's tables, with the stack's settings -------------------------
-
-
-def _admit(card_no: str, person_id: str, hospital_id: str) -> None:
-    import uuid
-
-    from chalicelib.services.ports import CardChange, Registration
-    from sscard_ops.cli import connect
-
-    ops = connect()
-    registration_id = uuid.uuid4().hex
-    at = datetime.now(UTC)
-    ops.store.commit(
-        CardChange(
-            registration=Registration(
-                registration_id, card_no, person_id, hospital_id, "inpatient", at, False
-            )
-        )
-    )
-    print(registration_id)
-
-
-def _close(registration_id: str, payment_id: str) -> None:
-    from sscard_ops.cli import connect
-
-    connect()
-    from chalicelib.services.stay_ports import StayClosing
-    from chalicelib.storage.stays import DynamoStayStore
-
-    store = DynamoStayStore()
-    stay = store.read_stay(registration_id).stay
-    assert stay is not None
-    store.close(StayClosing(stay, payment_id, datetime.now(UTC)))
-    print(json.dumps({"closed": registration_id}))
-
-
-if __name__ == "__main__":
-    command, *arguments = sys.argv[1:]
-    {"admit": _admit, "close": _close}[command](*arguments)
