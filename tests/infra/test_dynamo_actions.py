@@ -41,6 +41,7 @@ from tests.dynamo_actions import Recording, recording
 from tests.fakes import FakeSecrets
 from tests.world import World
 
+
 @contextmanager
 def failing(operation: str) -> Iterator[None]:
     """Every `operation` call fails with throttling (a passing failure) while inside."""
