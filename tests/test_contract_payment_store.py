@@ -249,6 +249,31 @@ def test_a_payment_is_cancelled_once_and_credited_once(stores):
     assert_no_partial_state(s.cards, s.payments, s.keys, person_id, 5_000)
 
 
+def test_a_cancelled_payment_reads_cancelled_everywhere_it_is_read(stores):
+    s = stores
+    person_id, card_no = funded_holder(s.cards, KEY, NOW, 5_000)
+    for n in range(2):
+        s.payments.commit_payment(
+            debit_write(s, card_no, 100, pid=f"p{n}", scope=f"PH-1#{n}", at=NOW + timedelta(seconds=n))
+        )
+    made = s.payments.get_payment("p0")
+    at = NOW + timedelta(hours=2)
+    s.payments.cancel_payment(CancelWrite(made.cancel(at)))
+    cancelled = replace(made, state=PaymentState.CANCELLED, cancelled_at=at)
+    assert s.payments.get_payment("p0") == cancelled
+    assert s.payments.read_for_cancel("p0", None).payment == cancelled
+    page, _ = s.payments.payments_of_holder(person_id, 10)
+    assert [(p.payment_id, p.state, p.cancelled_at) for p in page] == [
+        ("p1", PaymentState.COMPLETED, None),
+        ("p0", PaymentState.CANCELLED, at),
+    ]
+    # A second cancellation, decided from a read before the first: refused, nothing credited.
+    with pytest.raises(ConcurrentUpdate):
+        s.payments.cancel_payment(CancelWrite(made.cancel(at + timedelta(minutes=1))))
+    assert s.payments.get_payment("p0") == cancelled
+    assert s.cards.get_account(person_id).balance_fen == 5_000 - 100
+
+
 def test_a_cancel_reads_the_payment_with_its_key_and_writes_the_answer_with_the_credit(stores):
     s = stores
     _, card_no = funded_holder(s.cards, KEY, NOW, 5_000)
