@@ -78,9 +78,7 @@ FUNCTION_TABLE_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
 
 # The audit trail: no function may change or remove an item of these, only add one
 # (conditional on its key not existing). Every role also denies these actions on them.
-APPEND_ONLY_TABLES = frozenset(
-    {"card-events", "payments", "payment-cancellations", "contribution-postings"}
-)
+APPEND_ONLY_TABLES = frozenset({"card-events", "payments", "payment-cancellations", "contribution-postings"})
 APPEND_ONLY_FORBIDDEN = frozenset({"UpdateItem", "DeleteItem", "BatchWriteItem"})
 # What the explicit Deny names: the forbidden actions and their PartiQL forms.
 APPEND_ONLY_DENIED = (*sorted(APPEND_ONLY_FORBIDDEN), "PartiQLUpdate", "PartiQLDelete")
