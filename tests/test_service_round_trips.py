@@ -349,3 +349,21 @@ def test_a_state_change_is_two_round_trips(rig):
         )
 
     assert rig.count(report_loss) == {"TransactGetItems": 1, "TransactWriteItems": 1}
+
+
+def test_a_cached_binding_that_does_not_match_the_stay_is_not_used(rig):
+    from chalicelib.storage.payments import DynamoPaymentStore
+    from chalicelib.storage.stays import RegistrationCache
+
+    _admitted_with_a_charge(rig, "stay-x")
+    wrong = RegistrationCache()
+    wrong.put("stay-x", "no-such-card", "P-nobody")  # a binding from somewhere else
+    done: list[Any] = []
+    store = DynamoPaymentStore(registrations=wrong)
+    # The first read shows the stay belongs to another card: read again as a cold process would.
+    assert rig.count(lambda: done.append(_discharge(rig, store, "stay-x", "dx"))) == {
+        "TransactGetItems": 3,
+        "TransactWriteItems": 1,
+    }
+    assert done[0].result.amount_fen == 80_000 and done[0].result.card_no != "no-such-card"
+    assert wrong.get("stay-x") == (done[0].result.card_no, done[0].result.person_id)
