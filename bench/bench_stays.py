@@ -38,6 +38,15 @@ TARGET: dict[str, tuple[int, str]] = {
     ),
     "withdraw (Idempotency-Key)": (2, "one TransactGetItems (stay, key), one TransactWriteItems"),
     "GET stay with a page of charges": (2, "one read of the stay, one Query of its charges"),
+    "discharge (Idempotency-Key), stay seen by the process": (
+        2,
+        "one TransactGetItems (stay, key, card, account, year counters, paid months), "
+        "one TransactWriteItems (payment, account, counters, outflow, entry, stay closed, key)",
+    ),
+    "discharge (Idempotency-Key), stay not seen": (
+        3,
+        "the stay and its key first, to learn its card and holder; then as above",
+    ),
 }
 
 
@@ -48,6 +57,7 @@ def main() -> None:
     from chalicelib.storage.dynamo import DynamoCardStore, DynamoIdempotencyStore
     from chalicelib.storage.models import create_tables
     from chalicelib.storage.payments import DynamoPaymentStore
+    from chalicelib.storage.stays import DynamoStayStore, RegistrationCache
     from tests.client import ApiClient
     from tests.fakes import FakeSecrets
     from tests.world import World
@@ -57,20 +67,28 @@ def main() -> None:
     with mock_aws(), recording_pynamodb() as rec:
         rec.on = False
         create_tables()
+        # One process: its stores share the registration -> (card, holder) cache, as bootstrap's.
+        seen = RegistrationCache()
         world = World(
-            DynamoCardStore(), DynamoIdempotencyStore(), FakeSecrets(), now, payments=DynamoPaymentStore()
+            DynamoCardStore(registrations=seen),
+            DynamoIdempotencyStore(),
+            FakeSecrets(),
+            now,
+            payments=DynamoPaymentStore(registrations=seen),
         )
+        world.stays = DynamoStayStore(seen)
         deps_module.use(world.deps())
+        other_process = DynamoCardStore()  # registers without warming this process
         hospital = world.seeded.institutions["hospital"]
         holder = world.seeded.holders["alice"]
         auth = world.auth("hospital")
 
-        def admit() -> str:
+        def admit(store: Any = world.store) -> str:
             rid = uuid.uuid4().hex
             registration = Registration(
                 rid, holder.card_no, holder.person_id, hospital, "inpatient", now, False
             )
-            world.store.commit(CardChange(registration=registration))
+            store.commit(CardChange(registration=registration))
             return rid
 
         def body(charge_id: str) -> dict[str, Any]:
@@ -120,6 +138,27 @@ def main() -> None:
                 200,
                 **{"Idempotency-Key": uuid.uuid4().hex},
             )
+            activated = api.post(
+                f"/v1/cards/{holder.card_no}/activate",
+                {"ssn": holder.ssn},
+                headers=world.auth("service_center"),
+            )
+            if activated.status != 200:
+                raise SystemExit(f"activate: {activated!r}")
+            for label, store in (
+                ("discharge (Idempotency-Key), stay seen by the process", world.store),
+                ("discharge (Idempotency-Key), stay not seen", other_process),
+            ):
+                stay = admit(store)
+                api.post(f"/v1/registrations/{stay}/charges", body("D-1"), headers=auth)
+                measure(
+                    label,
+                    "POST",
+                    f"/v1/registrations/{stay}/discharge",
+                    None,
+                    201,
+                    **{"Idempotency-Key": uuid.uuid4().hex},
+                )
     deps_module.use(None)
 
     print(f"Inpatient stays: DynamoDB round trips per operation (moto in process, at {git_commit()})\n")

@@ -68,14 +68,17 @@ def _build() -> Deps:
     from chalicelib.storage.payments import DynamoPaymentStore
     from chalicelib.storage.queues import SqsContributionQueue
     from chalicelib.storage.secrets import SecretsManagerSource
+    from chalicelib.storage.stays import DynamoStayStore, RegistrationCache
 
+    registrations = RegistrationCache()  # one per container: registering warms the discharge
     return Deps(
-        store=DynamoCardStore(),
+        store=DynamoCardStore(registrations=registrations),
         idempotency=DynamoIdempotencyStore(),
         secrets=SecretsManagerSource(settings().secrets_prefix),
         contributions=DynamoContributionStore(),
         contribution_queue=SqsContributionQueue(settings().contributions_queue),
-        payments=DynamoPaymentStore(),
+        payments=DynamoPaymentStore(registrations=registrations),
+        stays=DynamoStayStore(registrations),
         payment_policy=PaymentPolicy.from_setting(settings().payment_max_amount_fen),
         settlement_policy=SettlementPolicy.from_json(settings().settlement_policy),
         contribution_policy=load_policy(settings().contribution_policy),

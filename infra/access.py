@@ -46,7 +46,10 @@ FUNCTION_TABLE_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "webhook-receipts": ("GetItem", "PutItem"),
         "registrations": ("GetItem", "PutItem", "UpdateItem"),
         "idempotency": ("GetItem", "PutItem"),
+        # A payment is written once; its cancellation is an item of its own, read with it
+        # (by key, and a holder's page of them in one BatchGetItem).
         "payments": ("GetItem", "Query", "PutItem"),
+        "payment-cancellations": ("GetItem", "BatchGetItem", "PutItem"),
         "contribution-months": ("Query",),
         # Settlement: the holder's year counters and paid months, the medical book's outflows,
         # the business day's entries, and inpatient stays' charges.
@@ -75,7 +78,7 @@ FUNCTION_TABLE_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
 
 # The audit trail: no function may change or remove an item of these, only add one
 # (conditional on its key not existing). Every role also denies these actions on them.
-APPEND_ONLY_TABLES = frozenset({"card-events", "payments", "contribution-postings"})
+APPEND_ONLY_TABLES = frozenset({"card-events", "payments", "payment-cancellations", "contribution-postings"})
 APPEND_ONLY_FORBIDDEN = frozenset({"UpdateItem", "DeleteItem", "BatchWriteItem"})
 # What the explicit Deny names: the forbidden actions and their PartiQL forms.
 APPEND_ONLY_DENIED = (*sorted(APPEND_ONLY_FORBIDDEN), "PartiQLUpdate", "PartiQLDelete")

@@ -1,7 +1,9 @@
 """The payment store on the in-memory fakes: the same contract as DynamoDB.
 
 It shares the card store's cards and accounts and the idempotency store's
-records, because a payment writes all three atomically. Conditions are checked
+records, because a payment writes all three atomically. As on DynamoDB, a payment is kept as
+it was made and its cancellation is a record of its own: a payment is cancelled exactly
+when its cancellation exists. Conditions are checked
 in DynamoDB's label order (checks, puts, updates) before anything is applied.
 """
 
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 
 from chalicelib.domain.cards import CardState
 from chalicelib.domain.coverage import PaidMonth
@@ -18,7 +20,14 @@ from chalicelib.domain.holders import AccountState
 from chalicelib.domain.ledger import DayEntry
 from chalicelib.domain.payments import Payment, PaymentState
 from chalicelib.domain.settlement import YearCounters
-from chalicelib.services.payment_ports import CancelRead, CancelWrite, PaymentRead, PaymentStore, PaymentWrite
+from chalicelib.services.payment_ports import (
+    CancelRead,
+    CancelWrite,
+    DischargeRead,
+    PaymentRead,
+    PaymentStore,
+    PaymentWrite,
+)
 from chalicelib.services.ports import IDEMPOTENCY_LABEL
 from chalicelib.services.stay_ports import StayReopening
 from tests.fake_stays import FakeStayStore
@@ -29,7 +38,8 @@ class FakePaymentStore(PaymentStore):
     def __init__(self, cards: FakeCardStore, keys: FakeIdempotencyStore) -> None:
         self.cards = cards
         self.keys = keys
-        self.payments: dict[str, Payment] = {}
+        self.made: dict[str, Payment] = {}  # as each payment was made, never changed
+        self.cancellations: dict[str, datetime] = {}  # payment id -> cancelled at
         self.counters: dict[tuple[str, int], tuple[YearCounters, int]] = {}  # -> counters, version
         self.paid_months: dict[str, list[PaidMonth]] = {}  # tests set a holder's months here
         self.outflow_fen = 0  # the medical fund book's outflows, summed over its shards
@@ -54,6 +64,25 @@ class FakePaymentStore(PaymentStore):
                 tuple(self.paid_months.get(person, ())),
             )
 
+    @property
+    def payments(self) -> dict[str, Payment]:
+        """Every payment as it stands (cancelled when its cancellation exists)."""
+        with self.cards.lock:
+            return {pid: self._standing(p) for pid, p in self.made.items()}
+
+    def _standing(self, made: Payment) -> Payment:
+        at = self.cancellations.get(made.payment_id)
+        return made if at is None else replace(made, state=PaymentState.CANCELLED, cancelled_at=at)
+
+    def read_for_discharge(self, registration_id: str, scope_key: str, year: int) -> DischargeRead:
+        assert self.stays is not None  # a world with stays wires them in
+        with self.cards.lock, self.stays.lock:
+            stay = self.stays.stay(registration_id)
+            record = self.keys.records.get(scope_key)
+            if stay is None:
+                return DischargeRead(None, record, None)
+            return DischargeRead(stay, record, self.read_for_payment(stay.card_no, None, year))
+
     def commit_payment(self, write: PaymentWrite) -> None:
         payment, account = write.payment, write.account
         change = write.activation
@@ -65,7 +94,7 @@ class FakePaymentStore(PaymentStore):
             for unchanged in change.unchanged_cards if change else ():
                 if self.cards._card_version(unchanged.card_no) != unchanged.version:
                     raise ConcurrentUpdate("card changed", label=f"card:{unchanged.card_no}")
-            if payment.payment_id in self.payments:
+            if payment.payment_id in self.made:
                 raise DuplicateDelivery("payment exists already", label="payment")
             if not key_is_free(self.keys.records.get(write.key_record.scope_key), write.now):
                 raise DuplicateDelivery("idempotency exists already", label=IDEMPOTENCY_LABEL)
@@ -91,7 +120,7 @@ class FakePaymentStore(PaymentStore):
                 assert self.stays is not None
                 self.stays.check_close(write.stay_closing)
             # Every condition holds: apply all of it.
-            self.payments[payment.payment_id] = payment
+            self.made[payment.payment_id] = replace(payment, state=PaymentState.COMPLETED, cancelled_at=None)
             self.keys.records[write.key_record.scope_key] = write.key_record
             for card in change.cards if change else ():
                 self.cards.cards[card.card_no] = card
@@ -111,12 +140,13 @@ class FakePaymentStore(PaymentStore):
                 self.stays.apply_close(write.stay_closing)
 
     def get_payment(self, payment_id: str) -> Payment | None:
-        return self.payments.get(payment_id)
+        return self.read_for_cancel(payment_id, None).payment
 
     def read_for_cancel(self, payment_id: str, scope_key: str | None) -> CancelRead:
         with self.cards.lock:
             record = self.keys.records.get(scope_key) if scope_key else None
-            return CancelRead(self.payments.get(payment_id), record)
+            made = self.made.get(payment_id)
+            return CancelRead(self._standing(made) if made else None, record)
 
     def cancel_payment(self, write: CancelWrite) -> None:
         cancelled = write.cancelled
@@ -125,9 +155,9 @@ class FakePaymentStore(PaymentStore):
                 self.keys.records.get(write.key_record.scope_key), write.now
             ):
                 raise DuplicateDelivery("idempotency exists already", label=IDEMPOTENCY_LABEL)
-            current = self.payments.get(cancelled.payment_id)
-            if current is None or current.state is not PaymentState.COMPLETED:
-                raise ConcurrentUpdate("payment changed", label="cancel:payment")
+            assert cancelled.cancelled_at is not None  # Payment.cancel() sets it
+            if cancelled.payment_id in self.cancellations:
+                raise ConcurrentUpdate("cancellation exists already", label="cancellation")
             account = self.cards.accounts.get(cancelled.person_id)
             if account is None:
                 raise ConcurrentUpdate("no account", label=f"account:{cancelled.person_id}")
@@ -135,7 +165,7 @@ class FakePaymentStore(PaymentStore):
             if cancelled.registration_id is not None and self.stays is not None:
                 reopening = StayReopening(cancelled.registration_id, cancelled.payment_id)
                 self.stays.check_reopen(reopening)
-            self.payments[cancelled.payment_id] = cancelled
+            self.cancellations[cancelled.payment_id] = cancelled.cancelled_at
             self.cards.accounts[cancelled.person_id] = replace(
                 account,
                 balance_fen=account.balance_fen + cancelled.account_paid_fen,
@@ -157,7 +187,7 @@ class FakePaymentStore(PaymentStore):
     ) -> tuple[list[Payment], str | None]:
         with self.cards.lock:
             mine = sorted(
-                (p for p in self.payments.values() if p.person_id == person_id),
+                (self._standing(p) for p in self.made.values() if p.person_id == person_id),
                 key=lambda p: p.sort_key,
                 reverse=True,
             )

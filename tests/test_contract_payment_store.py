@@ -21,9 +21,10 @@ from chalicelib.domain.settlement import SelfPay
 from chalicelib.services import activation, admin
 from chalicelib.services.idempotency import StoredResponse
 from chalicelib.services.payment_ports import CancelWrite, PaymentWrite
-from chalicelib.services.ports import IDEMPOTENCY_LABEL, CardChange, IdempotencyRecord
+from chalicelib.services.ports import IDEMPOTENCY_LABEL, CardChange, IdempotencyRecord, Registration
 from tests.conftest import NOW
 from tests.fake_payments import FakePaymentStore
+from tests.fake_stays import FakeStayStore
 from tests.fakes import FakeCardStore, FakeIdempotencyStore
 from tests.payment_helpers import assert_no_partial_state, funded_holder
 
@@ -249,6 +250,31 @@ def test_a_payment_is_cancelled_once_and_credited_once(stores):
     assert_no_partial_state(s.cards, s.payments, s.keys, person_id, 5_000)
 
 
+def test_a_cancelled_payment_reads_cancelled_everywhere_it_is_read(stores):
+    s = stores
+    person_id, card_no = funded_holder(s.cards, KEY, NOW, 5_000)
+    for n in range(2):
+        s.payments.commit_payment(
+            debit_write(s, card_no, 100, pid=f"p{n}", scope=f"PH-1#{n}", at=NOW + timedelta(seconds=n))
+        )
+    made = s.payments.get_payment("p0")
+    at = NOW + timedelta(hours=2)
+    s.payments.cancel_payment(CancelWrite(made.cancel(at)))
+    cancelled = replace(made, state=PaymentState.CANCELLED, cancelled_at=at)
+    assert s.payments.get_payment("p0") == cancelled
+    assert s.payments.read_for_cancel("p0", None).payment == cancelled
+    page, _ = s.payments.payments_of_holder(person_id, 10)
+    assert [(p.payment_id, p.state, p.cancelled_at) for p in page] == [
+        ("p1", PaymentState.COMPLETED, None),
+        ("p0", PaymentState.CANCELLED, at),
+    ]
+    # A second cancellation, decided from a read before the first: refused, nothing credited.
+    with pytest.raises(ConcurrentUpdate):
+        s.payments.cancel_payment(CancelWrite(made.cancel(at + timedelta(minutes=1))))
+    assert s.payments.get_payment("p0") == cancelled
+    assert s.cards.get_account(person_id).balance_fen == 5_000 - 100
+
+
 def test_a_cancel_reads_the_payment_with_its_key_and_writes_the_answer_with_the_credit(stores):
     s = stores
     _, card_no = funded_holder(s.cards, KEY, NOW, 5_000)
@@ -311,3 +337,22 @@ def test_a_days_entries_are_the_institutions_by_china_date_and_page(stores):
     first, after = s.payments.day_entries_page("PH-1", date(2026, 11, 25), 1)
     rest, end = s.payments.day_entries_page("PH-1", date(2026, 11, 25), 1, after)
     assert [e.payment_id for e in first + rest] == ["a", "c"] and end is None
+
+
+def test_a_discharge_reads_the_stay_with_its_key_and_its_holders_items(stores):
+    s = stores
+    if isinstance(s.payments, FakePaymentStore):
+        s.payments.stays = FakeStayStore(s.cards, s.keys)
+    person_id, card_no = funded_holder(s.cards, KEY, NOW, 5_000)
+    admitted = Registration("R-1", card_no, person_id, "HO-1", "inpatient", NOW, False)
+    s.cards.commit(CardChange(registration=admitted))
+    assert s.keys.reserve(record("HO-1#d", 201, '{"payment_id": "p"}'), EPOCH)
+    first = s.payments.read_for_discharge("R-1", "HO-1#d", 2026)
+    assert first.stay is not None and (first.stay.card_no, first.stay.person_id) == (card_no, person_id)
+    assert first.key_record == record("HO-1#d", 201, '{"payment_id": "p"}')
+    assert first.payment is not None and first.payment.card.card_no == card_no
+    assert first.payment.account.balance_fen == 5_000 and first.payment.counters_version == 0
+    # Read again (on DynamoDB now in one round trip: the stay's card is known): the same.
+    assert s.payments.read_for_discharge("R-1", "HO-1#d", 2026) == first
+    nothing = s.payments.read_for_discharge("R-nope", "HO-1#x", 2026)
+    assert (nothing.stay, nothing.key_record, nothing.payment) == (None, None, None)

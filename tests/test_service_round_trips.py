@@ -2,7 +2,9 @@
 service level over moto, counted with a botocore event hook (before-send): a count, not a time.
 
 "Cold" is a process that has never seen the card (the card -> holder binding is cached for good
-once seen); every keyed write carries its idempotency record in its own transaction.
+once seen), or for a discharge the stay (registration -> card and holder, likewise); every keyed
+write carries its idempotency record in its own transaction. A payment's state is whether its
+cancellation (a record of its own) exists, so every read of a payment reads that too.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from moto import mock_aws
 
 from chalicelib.domain.cards import Action, CardKind, Channel
 from chalicelib.domain.holders import Bank, Institution, InstitutionKind, Participation
-from chalicelib.services import activation, admin, payments, registrations
+from chalicelib.domain.stays import Charge
+from chalicelib.services import activation, admin, payments, registrations, stays
 from chalicelib.services.bank_webhooks import handle_counter_activation
 from sscard_ops.dynamo_calls import counting_pynamodb
 from sscard_ops.seed import make_ssn
@@ -39,11 +42,15 @@ class Rig:
     def __init__(self, calls: Any) -> None:
         from chalicelib.storage.dynamo import DynamoCardStore, DynamoIdempotencyStore
         from chalicelib.storage.payments import DynamoPaymentStore
+        from chalicelib.storage.stays import DynamoStayStore, RegistrationCache
 
         self.calls = calls
-        self.cards = DynamoCardStore()
+        # One process: its stores share the registration -> (card, holder) cache, as bootstrap builds them.
+        registrations = RegistrationCache()
+        self.cards = DynamoCardStore(registrations=registrations)
         self.keys = DynamoIdempotencyStore()
-        self.payments = DynamoPaymentStore()
+        self.payments = DynamoPaymentStore(registrations=registrations)
+        self.stays = DynamoStayStore(registrations)
         # The stores an operator writes through: their reads warm nothing the use cases use.
         self.admin = DynamoCardStore()
         self.admin.add_bank(Bank("ICBC", "ICBC"))
@@ -151,6 +158,96 @@ def test_a_cancellation_is_two_round_trips_and_its_replay_one(rig):
     assert rig.count(cancel) == {"TransactGetItems": 1}
 
 
+def test_a_payment_is_read_with_its_cancellation_in_one_round_trip_and_a_page_in_two(rig):
+    person_id, card_no = funded_holder(rig.admin, HASHING, NOW, 100_000)
+    for n in range(3):
+        payments.pay(
+            rig.cards,
+            rig.payments,
+            rig.keys,
+            HOSPITAL,
+            payments.PaymentRequest(card_no, 100 + n),
+            key_for("HO-1", f"p{n}", NOW),
+            NOW,
+            render_payment,
+            new_id=lambda n=n: f"pay-{n}",
+        )
+    payments.cancel(rig.payments, HOSPITAL, "pay-1", NOW, key_for("HO-1", "c", NOW), render_payment)
+    seen: list[Any] = []
+    # GET /v1/payments/{id}: the payment and its cancellation together.
+    assert rig.count(lambda: seen.append(payments.get(rig.payments, HOSPITAL, "pay-1"))) == {
+        "TransactGetItems": 1
+    }
+    assert seen[0].state.value == "cancelled"
+    # GET /v1/me/payments: the page from the holder index, then the page's cancellations.
+    assert rig.count(lambda: seen.append(payments.my_payments(rig.payments, person_id, 20))) == {
+        "Query": 1,
+        "BatchGetItem": 1,
+    }
+    page, _ = seen[1]
+    assert [(p.payment_id, p.state.value) for p in page] == [
+        ("pay-2", "completed"),
+        ("pay-1", "cancelled"),
+        ("pay-0", "completed"),
+    ]
+    # No page, no second round trip.
+    assert rig.count(lambda: payments.my_payments(rig.payments, "P-nobody", 20)) == {"Query": 1}
+
+
+def _admitted_with_a_charge(rig: Rig, reg_id: str) -> None:
+    _, card = rig.new_card()
+    registrations.register(
+        rig.cards,
+        card.card_no,
+        "inpatient",
+        HOSPITAL,
+        NOW,
+        lambda: reg_id,
+        key_for("HO-1", f"admit-{reg_id}", NOW),
+        render_registration,
+    )
+    charge = Charge(reg_id, "C-1", "HO-1", 80_000, 80_000, "Ward", NOW)
+    stays.add_charge(rig.stays, charge, 100_000_000)
+
+
+def _discharge(rig: Rig, payment_store: Any, reg_id: str, key: str) -> Any:
+    return payments.discharge(
+        rig.cards,
+        payment_store,
+        rig.stays,
+        HOSPITAL,
+        reg_id,
+        key_for("HO-1", key, NOW),
+        NOW,
+        render_payment,
+        new_id=lambda: f"pay-{key}",
+    )
+
+
+def test_a_discharge_is_two_round_trips_once_the_process_has_seen_the_stay_and_three_cold(rig):
+    from chalicelib.storage.payments import DynamoPaymentStore
+
+    _admitted_with_a_charge(rig, "stay-warm")
+    done: list[Any] = []
+    # Registered by this process: the stay, its key record, the card, the account, the year's
+    # counters and the paid months in one TransactGetItems; then the one TransactWriteItems.
+    assert rig.count(lambda: done.append(_discharge(rig, rig.payments, "stay-warm", "d1"))) == {
+        "TransactGetItems": 1,
+        "TransactWriteItems": 1,
+    }
+    assert done[0].result.amount_fen == 80_000 and done[0].result.registration_id == "stay-warm"
+    assert rig.count(lambda: _discharge(rig, rig.payments, "stay-warm", "d1")) == {"TransactGetItems": 1}
+    # Another process (nothing cached): the stay and its key first, to learn its card and holder.
+    _admitted_with_a_charge(rig, "stay-cold")
+    cold = DynamoPaymentStore()
+    assert rig.count(lambda: done.append(_discharge(rig, cold, "stay-cold", "d2"))) == {
+        "TransactGetItems": 2,
+        "TransactWriteItems": 1,
+    }
+    assert done[1].result.amount_fen == 80_000
+    assert rig.stays.read_stay("stay-cold").stay.state.value == "discharged"
+
+
 def test_a_service_center_activation_is_three_round_trips(rig):
     holder, card = rig.new_card()
     # The card and its key; the holder and the account; the write with the key's record.
@@ -252,3 +349,21 @@ def test_a_state_change_is_two_round_trips(rig):
         )
 
     assert rig.count(report_loss) == {"TransactGetItems": 1, "TransactWriteItems": 1}
+
+
+def test_a_cached_binding_that_does_not_match_the_stay_is_not_used(rig):
+    from chalicelib.storage.payments import DynamoPaymentStore
+    from chalicelib.storage.stays import RegistrationCache
+
+    _admitted_with_a_charge(rig, "stay-x")
+    wrong = RegistrationCache()
+    wrong.put("stay-x", "no-such-card", "P-nobody")  # a binding from somewhere else
+    done: list[Any] = []
+    store = DynamoPaymentStore(registrations=wrong)
+    # The first read shows the stay belongs to another card: read again as a cold process would.
+    assert rig.count(lambda: done.append(_discharge(rig, store, "stay-x", "dx"))) == {
+        "TransactGetItems": 3,
+        "TransactWriteItems": 1,
+    }
+    assert done[0].result.amount_fen == 80_000 and done[0].result.card_no != "no-such-card"
+    assert wrong.get("stay-x") == (done[0].result.card_no, done[0].result.person_id)

@@ -13,6 +13,7 @@ from chalicelib.domain.holders import Account
 from chalicelib.domain.ledger import DayEntry
 from chalicelib.domain.payments import Payment
 from chalicelib.domain.settlement import YearCounters
+from chalicelib.domain.stays import Stay
 
 from .ports import CardChange, IdempotencyRecord
 from .stay_ports import StayClosing
@@ -63,6 +64,17 @@ class PaymentWrite:
 
 
 @dataclass(frozen=True)
+class DischargeRead:
+    """What a discharge decides on: the stay, the record under the request's key, and the
+    stay's card with its holder's items as a payment reads them (None when there is no such
+    registration). One round trip when this process has seen the stay, two otherwise."""
+
+    stay: Stay | None
+    key_record: IdempotencyRecord | None
+    payment: PaymentRead | None
+
+
+@dataclass(frozen=True)
 class CancelRead:
     """What a cancellation decides on, read in one consistent round trip."""
 
@@ -72,8 +84,9 @@ class CancelRead:
 
 @dataclass(frozen=True)
 class CancelWrite:
-    """One TransactWriteItems: the payment marked cancelled on condition that it was still
-    completed; every part it took given back by exactly what it took (the account credited,
+    """One TransactWriteItems: the payment's cancellation recorded on condition that it has
+    none yet (the payment itself is never changed: its state is whether a cancellation
+    exists); every part it took given back by exactly what it took (the account credited,
     the year counters' delta taken off, the medical fund book's outflow reversed); its
     cancellation's negative entry booked on the day of the cancellation; and the key's record
     completed with the answer (unless a live one exists)."""
@@ -97,21 +110,29 @@ class PaymentStore(Protocol):
         transaction holds one of the items; StorageBusy when throttled."""
         ...
 
-    def get_payment(self, payment_id: str) -> Payment | None: ...
+    def read_for_discharge(self, registration_id: str, scope_key: str, year: int) -> DischargeRead:
+        """The stay, its key record, and its card and holder's account, year counters of `year`
+        and paid months, read consistently together when the stay's card is known."""
+        ...
+
+    def get_payment(self, payment_id: str) -> Payment | None:
+        """The payment with its state (cancelled when its cancellation exists): one round trip."""
+        ...
 
     def read_for_cancel(self, payment_id: str, scope_key: str | None) -> CancelRead: ...
 
     def cancel_payment(self, write: CancelWrite) -> None:
-        """Mark it cancelled and credit `account_paid_fen` back, atomically, on condition
-        that it was still completed (ConcurrentUpdate otherwise), with the key's record
+        """Record the cancellation and credit `account_paid_fen` back, atomically, on condition
+        that it has no cancellation yet (ConcurrentUpdate otherwise), with the key's record
         (DuplicateDelivery labelled ports.IDEMPOTENCY_LABEL when the key was taken meanwhile)."""
         ...
 
     def payments_of_holder(
         self, person_id: str, limit: int, before: str | None = None
     ) -> tuple[list[Payment], str | None]:
-        """Newest first, at most `limit`; `before` is the page key the previous page ended
-        with, and the second value is this page's last key when more may follow."""
+        """Newest first, at most `limit`, each with its state; `before` is the page key the
+        previous page ended with, and the second value is this page's last key when more may
+        follow. Two round trips at most: the page, then its cancellations."""
         ...
 
     def day_entries(self, institution_id: str, day: date) -> Iterator[DayEntry]:

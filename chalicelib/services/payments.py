@@ -74,7 +74,7 @@ from .backoff import DEFAULT_BACKOFF, Backoff, with_backoff
 from .idempotency import IdempotentRequest, Outcome, StoredResponse, commit_keyed, replayed
 from .payment_ports import CancelWrite, PaymentRead, PaymentStore, PaymentWrite
 from .ports import CardChange, CardStore, IdempotencyRecord, IdempotencyStore
-from .stay_ports import StayClosing, StayRead, StayStore
+from .stay_ports import StayClosing, StayStore
 from .stays import found_stay
 
 PAYING_KINDS = (InstitutionKind.PHARMACY, InstitutionKind.HOSPITAL)
@@ -303,8 +303,10 @@ def cancel(
     render: Callable[[Payment], StoredResponse],
     backoff: Backoff = DEFAULT_BACKOFF,
 ) -> Outcome[Payment]:
-    """Reverse a payment once: its state, the account's credit and the key's record change in
-    one transaction, so a cancel whose answer was lost gets its first 200 on retry."""
+    """Reverse a payment once: its cancellation (a new record: payments are never changed),
+    the account's credit and the key's record are written in one transaction, so a cancel
+    whose answer was lost gets its first 200 on retry. A cancellation that exists already
+    (a lost race) fails that write; the retry reads it and answers payment-already-cancelled."""
 
     def attempt() -> Outcome[Payment]:
         read = payments.read_for_cancel(payment_id, key.scope_key if key else None)
@@ -402,20 +404,18 @@ def insured(
 # --- an inpatient stay settled at discharge -------------------------------------------------
 
 
-def _stay_bill(
-    stays: StayStore,
-    institution: Institution,
-    registration_id: str,
-    scope_key: str | None,
-    policy: SettlementPolicy,
-) -> tuple[StayRead, Stay, Bill]:
+def _hospital_of_stays(institution: Institution) -> None:
     if institution.kind is not InstitutionKind.HOSPITAL or not institution.designated:
         raise NotDesignated("Only the designated hospital of the stay settles it")
-    read = stays.read_stay(registration_id, scope_key)
-    stay = found_stay(read.stay, registration_id, institution.institution_id).ensure_open()
+
+
+def _stay_bill(
+    stay: Stay | None, institution: Institution, registration_id: str, policy: SettlementPolicy
+) -> tuple[Stay, Bill]:
+    stay = found_stay(stay, registration_id, institution.institution_id).ensure_open()
     # The per-payment maximum is not a stay's: its own maximum is the policy's max_stay_fen.
     policy.check_stay_amount(stay.totals.amount_fen)
-    return read, stay, Bill(Visit.INPATIENT, stay.totals.amount_fen, stay.totals.in_scope_fen)
+    return stay, Bill(Visit.INPATIENT, stay.totals.amount_fen, stay.totals.in_scope_fen)
 
 
 def quote_stay(
@@ -427,7 +427,10 @@ def quote_stay(
     settlement_policy: SettlementPolicy = DEFAULT_SETTLEMENT_POLICY,
 ) -> Quote:
     """The settlement the stay would get now: its running totals as one inpatient bill."""
-    _, stay, bill = _stay_bill(stays, institution, registration_id, None, settlement_policy)
+    _hospital_of_stays(institution)
+    stay, bill = _stay_bill(
+        stays.read_stay(registration_id).stay, institution, registration_id, settlement_policy
+    )
     read = payments.read_for_payment(stay.card_no, None, china_date(at).year)
     return _quoted(read, stay.card_no, bill, SelfPay.ALLOWED, at, settlement_policy)
 
@@ -448,24 +451,32 @@ def discharge(
 ) -> Outcome[Payment]:
     """Settle the stay's totals as one inpatient payment and close the stay, in one transaction
     conditioned on the stay still being at the version whose totals were settled: a charge
-    racing the discharge is either in the settled totals or makes this attempt read again."""
+    racing the discharge is either in the settled totals or makes this attempt read again.
+
+    Two round trips when this process has seen the stay (registered or read it): one read of
+    the stay, its key record, its card and its holder's items (payments.read_for_discharge),
+    one write. Three otherwise: the stay is read first to learn its card and holder. A retry
+    with the key is answered from the first read."""
+    del stays  # the stay is read with the holder's items, through `payments`
+    _hospital_of_stays(institution)
 
     def attempt() -> Outcome[Payment]:
-        stay_read, stay, bill = _stay_bill(
-            stays, institution, registration_id, key.scope_key, settlement_policy
-        )
-        stored = key.decide(stay_read.key_record)
+        read = payments.read_for_discharge(registration_id, key.scope_key, china_date(at).year)
+        stored = key.decide(read.key_record)
         if stored is not None:
             return replayed(stored)
+        stay, bill = _stay_bill(read.stay, institution, registration_id, settlement_policy)
+        if read.payment is None:  # pragma: no cover - a stay is always read with its card
+            raise CardNotFound("The stay's card could not be read")
         request = PaymentRequest(
             stay.card_no, bill.amount_fen, visit=Visit.INPATIENT.value, in_scope_fen=bill.in_scope_fen
         )
-        read = payments.read_for_payment(stay.card_no, None, china_date(at).year)
         payment, account, guard, activation = _decide(
-            cards, read, institution, request, bill, at, new_id(), settlement_policy
+            cards, read.payment, institution, request, bill, at, new_id(), settlement_policy
         )
         payment = replace(payment, registration_id=registration_id)
         closing = StayClosing(stay, payment.payment_id, at)
+        counters_version = read.payment.counters_version
         return commit_keyed(
             key,
             payment,
@@ -478,7 +489,7 @@ def discharge(
                     key.now,
                     guard,
                     activation,
-                    read.counters_version,
+                    counters_version,
                     closing,
                 )
             ),

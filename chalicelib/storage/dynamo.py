@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist
@@ -58,6 +58,9 @@ from .models import (
     WebhookReceiptModel,
     _region,
 )
+
+if TYPE_CHECKING:  # stays.py imports this module
+    from .stays import RegistrationCache
 
 RECEIPT_RETENTION = timedelta(days=30)
 PERSON_CACHE_SIZE = 50_000  # card number -> person id, about 10 MB
@@ -321,9 +324,12 @@ def receipt_of(item: WebhookReceiptModel) -> WebhookReceipt:
 
 
 class DynamoCardStore:
-    def __init__(self, person_cache_size: int = PERSON_CACHE_SIZE) -> None:
+    def __init__(
+        self, person_cache_size: int = PERSON_CACHE_SIZE, registrations: RegistrationCache | None = None
+    ) -> None:
         self._connection: Connection | None = None
         self._persons = PersonCache(person_cache_size)
+        self._registrations = registrations  # a stay registered here is discharged in one read
 
     @property
     def connection(self) -> Connection:
@@ -468,6 +474,9 @@ class DynamoCardStore:
             items.puts.append(key_record_put(change.key_record, change.now))
         if items.labels():
             items.commit(self.connection)
+        if change.registration is not None and self._registrations is not None:
+            r = change.registration
+            self._registrations.put(r.registration_id, r.card_no, r.person_id)
 
     # --- operator writes ---
     def add_institution(self, institution: Institution) -> None:

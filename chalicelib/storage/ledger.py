@@ -15,6 +15,7 @@ from .models import (
     DayEntryModel,
     FundBookShardModel,
     OpeningBalanceModel,
+    PaymentCancellationModel,
     PaymentModel,
     PostingModel,
 )
@@ -23,9 +24,12 @@ from .payments import entry_of, payment_of
 
 class DynamoLedgerSource:
     def payments(self) -> Iterator[PaymentRecord]:
+        """Each payment with its state: the cancellations are read first (one small item per
+        cancelled payment kept in memory), then the payments streamed."""
         with translated():
+            cancellations = {c.payment_id: c for c in PaymentCancellationModel.scan()}
             for item in PaymentModel.scan():
-                p = payment_of(item)
+                p = payment_of(item, cancellations.get(item.payment_id))
                 yield PaymentRecord(
                     p.payment_id,
                     p.institution_id,

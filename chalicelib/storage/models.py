@@ -430,6 +430,20 @@ class PaymentModel(Model):
     by_institution_day = InstitutionDayIndex()
 
 
+class PaymentCancellationModel(Model):
+    """A payment's cancellation: an item of its own, put on condition that none exists (so a
+    payment is cancelled once), never an update of the append-only payment. A payment is
+    cancelled exactly when this item exists."""
+
+    class Meta(_Meta):
+        table_name = table_name("payment-cancellations")
+
+    payment_id = UnicodeAttribute(hash_key=True)
+    institution_id = UnicodeAttribute()  # who cancelled it: the institution that took it
+    person_id = UnicodeAttribute()
+    cancelled_at = UTCDateTimeAttribute()
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     CardModel,
     CardEventModel,
@@ -444,6 +458,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ChargeModel,
     IdempotencyModel,
     PaymentModel,
+    PaymentCancellationModel,
     PostingModel,
     ContributionMonthModel,
     FundBookShardModel,

@@ -8,9 +8,25 @@ binding is cached in process (dynamo.PersonCache: fixed at issue, never
 stale). A card not in the cache costs one extra GetItem of the account the
 first time this process sees it.
 
-A cancellation is one TransactGetItems of the payment and the key's record,
-then one TransactWriteItems: the payment's state, the account's credit and
-the key's record completed with the answer.
+The payments table is append-only: a payment item is written once and never
+changed. Its cancellation is an item of its own (PaymentCancellationModel),
+put on condition that none exists, so a payment is cancelled at most once; a
+payment's state is whether its cancellation exists. So every read of a payment
+reads its cancellation too:
+- a cancellation: one TransactGetItems of the payment, its cancellation and the
+  key's record, then one TransactWriteItems: the cancellation put, the
+  account's credit, the counters' and the fund book's give-back, the day's
+  negative entry, the stay reopened (a discharge) and the key's record
+  completed with the answer;
+- GET /v1/payments/{id}: one TransactGetItems of the payment and its cancellation;
+- a holder's page of payments: one Query of the holder index, then one
+  BatchGetItem of that page's cancellations (none for an empty page).
+
+A discharge reads the stay with the holder's items: the registration -> (card,
+holder) binding is fixed when the registration is made, so it is cached in
+process (stays.RegistrationCache) and a warm discharge is one TransactGetItems
+(stay, card, account, year counters, paid months, key record) and one
+TransactWriteItems; a cold one reads the stay (with its key record) first.
 
 TransactGetItems bills 2 RCU per item (6 a payment) where a consistent BatchGetItem
 would bill 1 (3): the price of a snapshot of the three items in one call through
@@ -31,7 +47,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -45,7 +61,13 @@ from chalicelib.domain.ledger import DayEntry
 from chalicelib.domain.payments import Payment, PaymentState
 from chalicelib.domain.periods import Period
 from chalicelib.domain.settlement import Note, NoteCode, SelfPay, Visit, YearCounters
-from chalicelib.services.payment_ports import CancelRead, CancelWrite, PaymentRead, PaymentWrite
+from chalicelib.services.payment_ports import (
+    CancelRead,
+    CancelWrite,
+    DischargeRead,
+    PaymentRead,
+    PaymentWrite,
+)
 from chalicelib.services.stay_ports import StayReopening
 
 from .contributions import shard_key, shard_of
@@ -53,7 +75,6 @@ from .dynamo import (
     PERSON_CACHE_SIZE,
     PersonCache,
     TransactionItems,
-    _get,
     account_of,
     card_item,
     card_of,
@@ -70,11 +91,18 @@ from .models import (
     FundBookShardModel,
     IdempotencyModel,
     PaidMonthsModel,
+    PaymentCancellationModel,
     PaymentModel,
+    RegistrationModel,
     YearCountersModel,
     _region,
 )
-from .stays import close_item, reopen_item
+from .stays import RegistrationCache, close_item, reopen_item, stay_of
+
+# The label of the cancellation's put: not "payment..." (errors.DUPLICATE_LABELS), because a
+# cancellation that exists already is a lost race (ConcurrentUpdate): the retry reads it and
+# answers payment-already-cancelled.
+CANCELLATION_LABEL = "cancellation"
 
 
 def payment_item(payment: Payment) -> PaymentModel:
@@ -90,11 +118,11 @@ def payment_item(payment: Payment) -> PaymentModel:
         account_paid_fen=payment.account_paid_fen,
         self_pay_fen=payment.self_pay_fen,
         self_pay=payment.self_pay.value,
-        state=payment.state.value,
+        # As it was made: its cancellation is an item of its own (cancellation_item).
+        state=PaymentState.COMPLETED.value,
         paid_at=payment.paid_at,
         balance_after_fen=payment.balance_after_fen,
         card_activated=payment.card_activated,
-        cancelled_at=payment.cancelled_at,
         visit=payment.visit.value,
         in_scope_fen=payment.in_scope_fen,
         fund_paid_fen=payment.fund_paid_fen,
@@ -107,7 +135,23 @@ def payment_item(payment: Payment) -> PaymentModel:
     )
 
 
-def payment_of(item: PaymentModel) -> Payment:
+def cancellation_item(cancelled: Payment) -> PaymentCancellationModel:
+    if cancelled.cancelled_at is None:
+        raise ValueError("the payment is not cancelled")
+    return PaymentCancellationModel(
+        cancelled.payment_id,
+        institution_id=cancelled.institution_id,
+        person_id=cancelled.person_id,
+        cancelled_at=cancelled.cancelled_at,
+    )
+
+
+def payment_of(item: PaymentModel, cancellation: PaymentCancellationModel | None) -> Payment:
+    """The payment as it stands: cancelled exactly when its cancellation exists. (An item
+    cancelled in place before cancellations were items of their own carries its state.)"""
+    state, cancelled_at = PaymentState(item.state), item.cancelled_at
+    if cancellation is not None:
+        state, cancelled_at = PaymentState.CANCELLED, cancellation.cancelled_at
     return Payment(
         payment_id=item.payment_id,
         institution_id=item.institution_id,
@@ -121,8 +165,8 @@ def payment_of(item: PaymentModel) -> Payment:
         paid_at=item.paid_at,
         balance_after_fen=int(item.balance_after_fen),
         card_activated=bool(item.card_activated),
-        state=PaymentState(item.state),
-        cancelled_at=item.cancelled_at,
+        state=state,
+        cancelled_at=cancelled_at,
         visit=Visit(item.visit),
         in_scope_fen=None if item.in_scope_fen is None else int(item.in_scope_fen),
         fund_paid_fen=int(item.fund_paid_fen),
@@ -236,9 +280,13 @@ def day_key(institution_id: str, day: date) -> str:
 
 
 class DynamoPaymentStore:
-    def __init__(self, person_cache_size: int = PERSON_CACHE_SIZE) -> None:
+    def __init__(
+        self, person_cache_size: int = PERSON_CACHE_SIZE, registrations: RegistrationCache | None = None
+    ) -> None:
         self._connection: Connection | None = None
         self._persons = PersonCache(person_cache_size)
+        # Shared with the card store (which registers) and the stay store (which reads stays).
+        self._registrations = registrations if registrations is not None else RegistrationCache()
 
     @property
     def connection(self) -> Connection:
@@ -352,20 +400,51 @@ class DynamoPaymentStore:
         # if the first one committed, while our retries (new reads, new values) are new requests.
         items.commit(self.connection, token=uuid.uuid4().hex)
 
+    # --- a discharge: the stay and its holder's items in one read when the stay was seen ---
+    def read_for_discharge(self, registration_id: str, scope_key: str, year: int) -> DischargeRead:
+        bound = self._registrations.get(registration_id)
+        if bound is not None:
+            card_no, person_id = bound
+            with translated(), TransactGet(connection=self.connection) as tx:
+                stay_f = tx.get(RegistrationModel, registration_id)
+                key_f = tx.get(IdempotencyModel, scope_key)
+                card_f = tx.get(CardModel, card_no)
+                holder = _holder_reads(tx, person_id, year)
+            stay_found = resolved(stay_f)
+            if stay_found is not None and (stay_found.card_no, stay_found.person_id) == bound:
+                key_found = resolved(key_f)
+                return DischargeRead(
+                    stay_of(stay_found),
+                    record_of(key_found) if key_found else None,
+                    _payment_read(resolved(card_f), holder),
+                )
+        # Not seen by this process (or not a registration at all): the stay, then its holder.
+        with translated(), TransactGet(connection=self.connection) as tx:
+            stay_f = tx.get(RegistrationModel, registration_id)
+            key_f = tx.get(IdempotencyModel, scope_key)
+        stay_found, key_found = resolved(stay_f), resolved(key_f)
+        stay = stay_of(stay_found) if stay_found else None
+        key_record = record_of(key_found) if key_found else None
+        if stay_found is not None:
+            self._registrations.put(registration_id, stay_found.card_no, stay_found.person_id)
+        if stay is None:
+            return DischargeRead(None, key_record, None)
+        self._persons.put(stay.card_no, stay.person_id)  # so the holder comes with the card
+        return DischargeRead(stay, key_record, self.read_for_payment(stay.card_no, None, year))
+
     # --- the institution's payments ---
     def get_payment(self, payment_id: str) -> Payment | None:
-        item = _get(PaymentModel, payment_id)
-        return payment_of(item) if item else None
+        return self.read_for_cancel(payment_id, None).payment
 
     def read_for_cancel(self, payment_id: str, scope_key: str | None) -> CancelRead:
-        if scope_key is None:
-            return CancelRead(self.get_payment(payment_id), None)
         with translated(), TransactGet(connection=self.connection) as tx:
             payment_f = tx.get(PaymentModel, payment_id)
-            key_f = tx.get(IdempotencyModel, scope_key)
-        payment_found, key_found = resolved(payment_f), resolved(key_f)
+            cancellation_f = tx.get(PaymentCancellationModel, payment_id)
+            key_f = tx.get(IdempotencyModel, scope_key) if scope_key else None
+        payment_found = resolved(payment_f)
+        key_found = resolved(key_f) if key_f else None
         return CancelRead(
-            payment_of(payment_found) if payment_found else None,
+            payment_of(payment_found, resolved(cancellation_f)) if payment_found else None,
             record_of(key_found) if key_found else None,
         )
 
@@ -374,15 +453,13 @@ class DynamoPaymentStore:
         items = TransactionItems()
         if write.key_record is not None:
             items.puts.append(key_record_put(write.key_record, write.now))
-        items.updates.append(
+        # The cancellation is a new item: that it did not exist is what makes "cancelled once"
+        # hold; the payment item is never touched (the payments table is append-only).
+        items.puts.append(
             (
-                "cancel:payment",  # not "payment...": a failed condition here is a race, not a duplicate
-                PaymentModel(cancelled.payment_id),
-                [
-                    PaymentModel.state.set(PaymentState.CANCELLED.value),
-                    PaymentModel.cancelled_at.set(cancelled.cancelled_at or datetime.now(UTC)),
-                ],
-                PaymentModel.state == PaymentState.COMPLETED.value,
+                CANCELLATION_LABEL,
+                cancellation_item(cancelled),
+                PaymentCancellationModel.payment_id.does_not_exist(),
             )
         )
         items.updates.append(
@@ -413,6 +490,7 @@ class DynamoPaymentStore:
     def payments_of_holder(
         self, person_id: str, limit: int, before: str | None = None
     ) -> tuple[list[Payment], str | None]:
+        """One Query of the holder index, then one BatchGetItem of that page's cancellations."""
         condition = PaymentModel.sort_key < before if before else None
         with translated():
             found = list(
@@ -420,7 +498,18 @@ class DynamoPaymentStore:
                     person_id, range_key_condition=condition, scan_index_forward=False, limit=limit + 1
                 )
             )
-        page = [payment_of(item) for item in found[:limit]]
+            items = found[:limit]
+            cancellations = (
+                {
+                    c.payment_id: c
+                    for c in PaymentCancellationModel.batch_get(
+                        [i.payment_id for i in items], consistent_read=True
+                    )
+                }
+                if items
+                else {}
+            )
+        page = [payment_of(item, cancellations.get(item.payment_id)) for item in items]
         return page, (page[-1].sort_key if len(found) > limit else None)
 
     def day_entries(self, institution_id: str, day: date) -> Iterator[DayEntry]:
@@ -443,6 +532,21 @@ class DynamoPaymentStore:
         return [entry_of(institution_id, i) for i in page], (
             page[-1].entry_key if len(found) > limit else None
         )
+
+
+def _payment_read(card_found: CardModel | None, holder: tuple[Any, Any, Any]) -> PaymentRead:
+    """A payment's read from a card's and its holder's futures (no key record, no first use)."""
+    found = resolved(holder[0])
+    counters, version = counters_of(resolved(holder[1]))
+    return PaymentRead(
+        card_of(card_found) if card_found else None,
+        account_of(found) if found else None,
+        None,
+        None,
+        counters,
+        version,
+        paid_months_of(resolved(holder[2])),
+    )
 
 
 def _holder_reads(tx: TransactGet, person_id: str, year: int) -> tuple[Any, Any, Any]:

@@ -13,13 +13,19 @@ Round trips:
 - the discharge's and the reopening's stay writes are items a payment's own
   TransactWriteItems includes: close_item and reopen_item.
 
+A registration's card and holder are fixed when it is made, so RegistrationCache keeps
+registration -> (card, holder) for good once this process has made or read it: a discharge
+then reads the stay with the holder's items in one round trip (storage/payments.py).
+
 Items written before stays existed lack state, totals and version: their conditions accept
 "absent" where absent means the default (open, 0).
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections import OrderedDict
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -40,6 +46,33 @@ from chalicelib.services.stay_ports import (
 from .dynamo import TransactionItems, key_record_put, record_of
 from .errors import translated
 from .models import ChargeModel, IdempotencyModel, RegistrationModel, _region
+
+REGISTRATION_CACHE_SIZE = 50_000  # registration id -> (card number, person id), about 15 MB
+
+
+class RegistrationCache:
+    """Registration id -> (card number, person id), an LRU: the binding never changes, so it is
+    never stale. Shared by the stores of one process (the composition root builds one)."""
+
+    def __init__(self, size: int = REGISTRATION_CACHE_SIZE) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._bound: OrderedDict[str, tuple[str, str]] = OrderedDict()
+
+    def get(self, registration_id: str) -> tuple[str, str] | None:
+        with self._lock:
+            bound = self._bound.get(registration_id)
+            if bound is not None:
+                self._bound.move_to_end(registration_id)
+            return bound
+
+    def put(self, registration_id: str, card_no: str, person_id: str) -> None:
+        with self._lock:
+            self._bound[registration_id] = (card_no, person_id)
+            self._bound.move_to_end(registration_id)
+            while len(self._bound) > self._size:
+                self._bound.popitem(last=False)
+
 
 # A TransactWriteItems update: (label, item with its key, actions, condition), as TransactionItems takes it.
 StayUpdate = tuple[str, RegistrationModel, list[Any], Any]
@@ -139,8 +172,9 @@ def reopen_item(reopening: StayReopening) -> StayUpdate:
 
 
 class DynamoStayStore:
-    def __init__(self) -> None:
+    def __init__(self, registrations: RegistrationCache | None = None) -> None:
         self._connection: Connection | None = None
+        self._registrations = registrations if registrations is not None else RegistrationCache()
 
     @property
     def connection(self) -> Connection:
@@ -153,7 +187,7 @@ class DynamoStayStore:
         with translated(), TransactGet(connection=self.connection) as tx:
             stay_future = tx.get(RegistrationModel, registration_id)
             key_future = tx.get(IdempotencyModel, scope_key) if scope_key else None
-        return StayRead(_stay(stay_future), _record(key_future))
+        return StayRead(self._seen(stay_future), _record(key_future))
 
     def read_charge(self, registration_id: str, charge_id: str, scope_key: str | None = None) -> ChargeRead:
         with translated(), TransactGet(connection=self.connection) as tx:
@@ -161,7 +195,7 @@ class DynamoStayStore:
             charge_future = tx.get(ChargeModel, registration_id, charge_id)
             key_future = tx.get(IdempotencyModel, scope_key) if scope_key else None
         charge = _resolved(charge_future)
-        return ChargeRead(_stay(stay_future), charge_of(charge) if charge else None, _record(key_future))
+        return ChargeRead(self._seen(stay_future), charge_of(charge) if charge else None, _record(key_future))
 
     def charges(
         self, registration_id: str, limit: int, after: str | None = None
@@ -246,6 +280,13 @@ class DynamoStayStore:
             )
         )
         items.commit(self.connection, token=uuid.uuid4().hex)
+
+    def _seen(self, future: Any) -> Stay | None:
+        """The stay read, its card and holder remembered for the discharge's one read."""
+        stay = _stay(future)
+        if stay is not None:
+            self._registrations.put(stay.registration_id, stay.card_no, stay.person_id)
+        return stay
 
     def close(self, closing: StayClosing) -> None:
         items = TransactionItems()

@@ -37,20 +37,9 @@ from infra import access
 from tests.client import ApiClient, Reply
 from tests.conftest import NOW
 from tests.contribution_helpers import failures, install, message, record, sqs_event
-from tests.dynamo_actions import DynamoCall, Recording, recording
+from tests.dynamo_actions import Recording, recording
 from tests.fakes import FakeSecrets
 from tests.world import World
-
-# The writes that break the append-only rule today, each with the storage code that makes
-# it. The rule holds in IAM already (the roles do not grant these, and deny them), so in
-# AWS these calls fail: the storage layer must stop making them, and then this set is
-# emptied (test_no_function_updates_or_deletes_the_audit_trail then passes, strictly).
-APPEND_ONLY_BREACHES_TODAY: dict[DynamoCall, str] = {
-    DynamoCall(access.API_HANDLER, "UpdateItem", "payments"): (
-        "chalicelib/storage/payments.py DynamoPaymentStore.cancel_payment updates the payment "
-        "item to state cancelled inside its TransactWriteItems; a cancellation must be a new item"
-    ),
-}
 
 
 @contextmanager
@@ -241,12 +230,11 @@ def test_every_function_is_declared() -> None:
 @pytest.mark.parametrize("function", functions())
 def test_the_role_grants_every_dynamodb_action_the_code_performs(recorded: Recording, function: str) -> None:
     declared = {t: set(a) for t, a in access.FUNCTION_TABLE_ACTIONS[function].items()}
-    breaches = {(c.table, c.action) for c in APPEND_ONLY_BREACHES_TODAY if c.function == function}
     missing = sorted(
         (table, action)
         for table, actions in recorded.of(function).items()
         for action in actions
-        if action not in declared.get(table, set()) and (table, action) not in breaches
+        if action not in declared.get(table, set())
     )
     assert not missing, (
         f"{function} performs {missing} (table, action) that infra/access.py "
@@ -266,15 +254,6 @@ def test_the_role_grants_nothing_the_code_does_not_perform(recorded: Recording, 
     assert not unused, f"infra/access.py grants {function} {unused} (table, action) that no use case performs"
 
 
-def test_the_known_breaches_are_still_made(recorded: Recording) -> None:
-    """The exemption above is exact: once storage stops a write, its entry must go."""
-    assert set(APPEND_ONLY_BREACHES_TODAY) <= recorded.calls
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="; ".join(APPEND_ONLY_BREACHES_TODAY.values()) or "no breach left: remove this mark",
-)
 def test_no_function_updates_or_deletes_the_audit_trail(recorded: Recording) -> None:
     breaches = sorted(
         (c.function, c.action, c.table)
@@ -284,6 +263,14 @@ def test_no_function_updates_or_deletes_the_audit_trail(recorded: Recording) -> 
         and c.action in access.APPEND_ONLY_FORBIDDEN
     )
     assert not breaches, f"append-only tables changed in place: {breaches}"
+
+
+def test_a_cancellation_is_recorded_as_a_new_item(recorded: Recording) -> None:
+    """The run cancels payments: each is a conditional put of its cancellation, never a change
+    of the payment (a cancel that is not recorded this way would pass the test above unseen)."""
+    api = recorded.of(access.API_HANDLER)
+    assert "PutItem" in api["payment-cancellations"]
+    assert not {"UpdateItem", "DeleteItem"} & api["payments"]
 
 
 def test_audit_records_are_only_ever_created(recorded: Recording) -> None:

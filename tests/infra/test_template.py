@@ -395,7 +395,7 @@ def test_index_arns_are_granted_only_to_query(synthesized: Synthesized) -> None:
 
 
 # The audit trail, named from the models (the card-events, payments and postings).
-AUDIT_TRAIL_MODELS = ("CardEventModel", "PaymentModel", "PostingModel")
+AUDIT_TRAIL_MODELS = ("CardEventModel", "PaymentModel", "PaymentCancellationModel", "PostingModel")
 IN_PLACE_CHANGES = ("dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
 
 
