@@ -102,7 +102,9 @@ class WebhookAnswer(Answer):
     webhook_id: str
     outcome: Literal["activated", "financial_activated", "already_active", "rejected"]
     reason: str | None = Field(description="The problem type slug when rejected")
-    duplicate: bool = Field(description="True when this webhook id was delivered before")
+    duplicate: bool = Field(
+        description="True when this webhook id was applied before (a rejected one is evaluated again)"
+    )
 
 
 class MyCardAnswer(Answer):
