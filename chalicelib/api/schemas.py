@@ -33,6 +33,12 @@ class ActivateCardRequest(Body):
     ssn: str = SSN
 
 
+class HolderIdentityRequest(Body):
+    """Resume or cancel at a service center: the SSN staff read from the holder's ID document."""
+
+    ssn: str = SSN
+
+
 class RegistrationRequest(Body):
     card_no: str = CARD_NO
     visit: Literal["outpatient", "inpatient"]

@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from chalicelib.domain.cards import Card, Channel
+from chalicelib.domain.cards import Card, Channel, IdentityCheck
 from chalicelib.domain.errors import (
     ConcurrentUpdate,
     DomainError,
@@ -61,7 +61,13 @@ def handle_counter_activation(
         known = holder_of(store, read, card)
         ensure_holder(known, digest)
         plan = plan_activation(
-            store, card, Channel.BANK_COUNTER, at, f"bank:{bank_code}", account=known.account
+            store,
+            card,
+            Channel.BANK_COUNTER,
+            at,
+            f"bank:{bank_code}",
+            account=known.account,
+            identity_checked=IdentityCheck.SSN,  # the bank read it from the ID document; it matched
         )
         if plan.result.card_activated:
             outcome = "activated"
