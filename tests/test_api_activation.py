@@ -241,3 +241,14 @@ def test_an_active_old_medical_insurance_card_registers_without_being_activated(
     assert opened.status == 200 and opened.json["state"] == "open", opened
     assert [e.action.value for e in fake_world.store.card_events(old.card_no)] == ["issue"]
     assert fake_world.store.get_card(old.card_no) == old
+
+
+def test_an_old_card_whose_account_is_held_for_a_new_card_does_not_register(api, fake_world):
+    carol = fake_world.seeded.holders["carol"]
+    r = api.post(
+        "/v1/registrations",
+        {"card_no": carol.old_card_no, "visit": "inpatient"},
+        headers=fake_world.auth("hospital"),
+    )
+    assert r.status == 409 and r.json["type"] == "urn:sscard:problem:account-held", r
+    assert fake_world.store.get_card(carol.card_no).state is CardState.ISSUED

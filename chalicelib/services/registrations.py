@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from chalicelib.domain.cards import CardState, Channel
-from chalicelib.domain.errors import NotDesignated
+from chalicelib.domain.errors import CardUnusable, HolderNotFound, NotDesignated
 from chalicelib.domain.holders import Institution
 
 from .activation import committed, first_read, found_card, plan_activation
@@ -31,7 +31,7 @@ def register(
     backoff: Backoff = DEFAULT_BACKOFF,
 ) -> Outcome[Registration]:
     """Three round trips for a card's first registration (card and key; account; the write),
-    two for an active card."""
+    two for an active card whose holder this process has seen (else the account is read)."""
     if not hospital.designated:
         raise NotDesignated("Only a designated medical-insurance hospital registers with the card")
     registration_id = new_id()
@@ -47,8 +47,14 @@ def register(
             change, activated = plan.change, plan.result.card_activated
         else:
             # A card in use (a social security card, or an old medical insurance card, which is
-            # never activated) registers as it is, on condition that it is still as read.
+            # never activated) registers as it is if it could pay, on condition it is still as read.
             card.ensure_usable()
+            account = read.holder.account if read.holder is not None else store.get_account(card.person_id)
+            if account is None:
+                raise HolderNotFound("The card's holder has no personal account")
+            account.ensure_can_pay()
+            if account.card_no != card.card_no:
+                raise CardUnusable("The holder's account is on another card")
             change, activated = CardChange(unchanged_cards=(card,)), False
         registration = Registration(
             registration_id=registration_id,
