@@ -84,14 +84,14 @@ def test_only_the_issuing_bank_may_activate(api, fake_world):
     assert fake_world.store.get_card(alice.card_no).state is CardState.ISSUED
 
 
-def test_a_wrong_ssn_is_rejected_and_the_rejection_is_stable_on_redelivery(api, fake_world):
+def test_a_wrong_ssn_is_rejected_again_on_redelivery_and_changes_nothing(api, fake_world):
     alice, bob = fake_world.seeded.holders["alice"], fake_world.seeded.holders["bob"]
     payload = counter_event(alice)
     payload["data"]["ssn"] = bob.ssn
     first = send(api, fake_world, payload, "msg_7")
     assert first.json["outcome"] == "rejected" and first.json["reason"] == "ssn-mismatch"
-    again = send(api, fake_world, counter_event(alice), "msg_7")  # same id, different body
-    assert again.json["outcome"] == "rejected" and again.json["duplicate"] is True
+    again = send(api, fake_world, payload, "msg_7")  # evaluated again: still not the holder
+    assert again.json == first.json
     assert fake_world.store.get_card(alice.card_no).state is CardState.ISSUED
 
 
@@ -110,3 +110,89 @@ def test_a_hospital_activated_card_gets_its_financial_function_at_the_bank(api, 
 def test_a_verified_but_malformed_event_is_acknowledged_as_rejected(api, fake_world):
     r = send(api, fake_world, {"type": "card.something_else"}, "msg_9")
     assert r.status == 200 and r.json["outcome"] == "rejected" and r.json["reason"] == "invalid-request"
+
+
+def test_a_webhook_refused_while_the_card_was_suspended_applies_once_it_is_resumed(api, fake_world):
+    alice = fake_world.seeded.holders["alice"]
+    assert api.post("/v1/me/card/report-loss", headers=fake_world.auth("alice")).status == 200
+    refused = send(api, fake_world, counter_event(alice), "msg_10")
+    assert refused.status == 200 and refused.json["outcome"] == "rejected", refused
+    assert refused.json["reason"] == "card-suspended"
+    resumed = api.post(
+        f"/v1/cards/{alice.card_no}/resume", {"ssn": alice.ssn}, headers=fake_world.auth("service_center")
+    )
+    assert resumed.status == 200, resumed
+    redelivered = send(api, fake_world, counter_event(alice), "msg_10")
+    assert redelivered.json == {
+        "webhook_id": "msg_10",
+        "outcome": "activated",
+        "reason": None,
+        "duplicate": False,
+    }
+    card = fake_world.store.get_card(alice.card_no)
+    assert card.state is CardState.ACTIVE and card.financial_active
+    final = send(api, fake_world, counter_event(alice), "msg_10")  # applied: final, changes nothing
+    assert final.json["outcome"] == "activated" and final.json["duplicate"] is True
+    activations = [e for e in fake_world.store.card_events(alice.card_no) if e.action.value == "activate"]
+    assert len(activations) == 1
+
+
+def test_a_webhook_for_a_card_not_issued_yet_applies_once_the_card_is_issued(api, fake_world):
+    from chalicelib.domain.identifiers import luhn_check_digit
+    from chalicelib.services import admin
+
+    dan = fake_world.seeded.holders["dan"]
+    future_no = "621700123456789012" + luhn_check_digit("621700123456789012")
+    payload = counter_event(dan)
+    payload["data"]["card_no"] = future_no
+    refused = send(api, fake_world, payload, "msg_11")
+    assert refused.json["outcome"] == "rejected" and refused.json["reason"] == "card-not-found", refused
+    admin.issue_card(fake_world.store, dan.person_id, fake_world.now, bank_code="ICBC", card_no=future_no)
+    redelivered = send(api, fake_world, payload, "msg_11")
+    assert redelivered.json["outcome"] == "activated" and redelivered.json["duplicate"] is False, redelivered
+    assert fake_world.store.get_card(future_no).state is CardState.ACTIVE
+
+
+def test_two_redeliveries_at_once_after_a_refusal_apply_once(fake_world):
+    """Both redeliveries read before either writes (a barrier in the read): one applies,
+    the other finds its receipt on the retry."""
+    import threading
+
+    from chalicelib.services.bank_webhooks import handle_counter_activation
+    from tests.fakes import FakeCardStore
+
+    alice = fake_world.seeded.holders["alice"]
+    store = fake_world.store
+    payload = counter_event(alice)
+    payload["data"]["ssn"] = fake_world.seeded.holders["bob"].ssn
+    key = fake_world.secrets.hashing_key()
+    assert (
+        handle_counter_activation(store, key, "ICBC", "wh-r", payload, fake_world.now)[0].outcome
+        == "rejected"
+    )
+    payload = counter_event(alice)
+    both_read = threading.Barrier(2)
+
+    class ReadTogether(FakeCardStore):
+        def read_card(self, card_no, scope_key=None, receipt=None):
+            found = super().read_card(card_no, scope_key, receipt)
+            if found.receipt is None:
+                both_read.wait(timeout=10)  # the first attempt of each: neither has written yet
+            return found
+
+    racing = ReadTogether()
+    racing.__dict__.update(vars(store))  # the same cards, receipts and lock as the world's store
+    answers: list = []
+
+    def redeliver() -> None:
+        answers.append(handle_counter_activation(racing, key, "ICBC", "wh-r", payload, fake_world.now))
+
+    threads = [threading.Thread(target=redeliver) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(duplicate for _, duplicate in answers) == [False, True], answers
+    assert {receipt.outcome for receipt, _ in answers} == {"activated"}
+    activations = [e for e in store.card_events(alice.card_no) if e.action.value == "activate"]
+    assert len(activations) == 1

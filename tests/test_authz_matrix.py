@@ -126,12 +126,12 @@ REQUESTS: dict[tuple[str, str], Callable[[Any, World], Built]] = {
     ),
     ("POST", "/v1/cards/{card_no}/resume"): lambda api, w: (
         f"/v1/cards/{_suspended_card(api, w)}/resume",
-        None,
+        {"ssn": w.seeded.holders["alice"].ssn},
         {},
     ),
     ("POST", "/v1/cards/{card_no}/cancel"): lambda api, w: (
         f"/v1/cards/{w.seeded.holders['bob'].card_no}/cancel",
-        None,
+        {"ssn": w.seeded.holders["bob"].ssn},
         {},
     ),
     ("POST", "/v1/registrations"): lambda api, w: (

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.domain import cards as rules
-from chalicelib.domain.cards import Action, Card, CardKind, CardState, Channel
+from chalicelib.domain.cards import Action, Card, CardKind, CardState, Channel, IdentityCheck
 from chalicelib.domain.errors import (
     CardNotActivated,
     CardSuspended,
@@ -65,6 +65,24 @@ def test_bank_activation_of_a_card_already_active_enables_only_the_financial_fun
     assert rules.activation_action(active, Channel.HOSPITAL) is None
     done = card(CardState.ACTIVE, financial_active=True)
     assert rules.activation_action(done, Channel.BANK_COUNTER) is None
+
+
+def test_the_event_says_how_the_holders_identity_was_checked():
+    lost, unchecked = rules.apply(card(CardState.ACTIVE), Action.REPORT_LOSS, channel=Channel.MOBILE, at=AT)
+    assert unchecked.detail is None
+    _, checked = rules.apply(
+        lost, Action.CANCEL, channel=Channel.SERVICE_CENTER, at=AT, identity_checked=IdentityCheck.SSN
+    )
+    assert checked.detail == "identity checked: ssn"
+    _, both = rules.apply(
+        lost,
+        Action.RETIRE,
+        channel=Channel.SYSTEM,
+        at=AT,
+        detail="replaced",
+        identity_checked=IdentityCheck.SSN,
+    )
+    assert both.detail == "replaced; identity checked: ssn"
 
 
 def test_resume_returns_to_the_state_before_the_loss():

@@ -18,6 +18,7 @@ from .schemas import (
     ActivateCardRequest,
     ActivationAnswer,
     CardView,
+    HolderIdentityRequest,
     RegistrationAnswer,
     RegistrationRequest,
 )
@@ -57,7 +58,9 @@ def activate_at_service_center(
     )
 
 
-def _service_center_change(call: Call[None, None], card_no: str, action: Action) -> Outcome[Card]:
+def _service_center_change(
+    call: Call[HolderIdentityRequest, None], card_no: str, action: Action
+) -> Outcome[Card]:
     d = call.deps
     return activation.change_state(
         d.store,
@@ -68,6 +71,7 @@ def _service_center_change(call: Call[None, None], card_no: str, action: Action)
         call.institution.institution_id,
         key=call.key,
         render=call.renders(card_view),
+        ssn_digest=ssn_digest(d.secrets.hashing_key(), Ssn.parse(call.body.ssn).value),
     )
 
 
@@ -75,13 +79,14 @@ def _service_center_change(call: Call[None, None], card_no: str, action: Action)
     bp,
     "/v1/cards/{card_no}/resume",
     "POST",
-    summary="Resume a suspended (reported lost) card at a service center",
+    summary="Resume a suspended (reported lost) card at a service center (the SSN must be the holder's)",
     callers=SERVICE_CENTER,
+    body=HolderIdentityRequest,
     idempotency=Idempotency.ACCEPTED,
     responses={200: CardView},
     errors=(404, 409),
 )
-def resume_card(call: Call[None, None], card_no: str) -> Outcome[Card]:
+def resume_card(call: Call[HolderIdentityRequest, None], card_no: str) -> Outcome[Card]:
     return _service_center_change(call, card_no, Action.RESUME)
 
 
@@ -89,13 +94,14 @@ def resume_card(call: Call[None, None], card_no: str) -> Outcome[Card]:
     bp,
     "/v1/cards/{card_no}/cancel",
     "POST",
-    summary="Cancel a card for good at a service center",
+    summary="Cancel a card for good at a service center (the SSN must be the holder's)",
     callers=SERVICE_CENTER,
+    body=HolderIdentityRequest,
     idempotency=Idempotency.ACCEPTED,
     responses={200: CardView},
     errors=(404, 409),
 )
-def cancel_card(call: Call[None, None], card_no: str) -> Outcome[Card]:
+def cancel_card(call: Call[HolderIdentityRequest, None], card_no: str) -> Outcome[Card]:
     return _service_center_change(call, card_no, Action.CANCEL)
 
 

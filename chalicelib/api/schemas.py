@@ -33,6 +33,12 @@ class ActivateCardRequest(Body):
     ssn: str = SSN
 
 
+class HolderIdentityRequest(Body):
+    """Resume or cancel at a service center: the SSN staff read from the holder's ID document."""
+
+    ssn: str = SSN
+
+
 class RegistrationRequest(Body):
     card_no: str = CARD_NO
     visit: Literal["outpatient", "inpatient"]
@@ -102,7 +108,9 @@ class WebhookAnswer(Answer):
     webhook_id: str
     outcome: Literal["activated", "financial_activated", "already_active", "rejected"]
     reason: str | None = Field(description="The problem type slug when rejected")
-    duplicate: bool = Field(description="True when this webhook id was delivered before")
+    duplicate: bool = Field(
+        description="True when this webhook id was applied before (a rejected one is evaluated again)"
+    )
 
 
 class MyCardAnswer(Answer):

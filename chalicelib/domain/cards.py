@@ -48,6 +48,12 @@ class Channel(StrEnum):
     SYSTEM = "system"
 
 
+class IdentityCheck(StrEnum):
+    """How the person at the counter was shown to be the card's holder, for the history."""
+
+    SSN = "ssn"  # the social security number on the ID document is the holder's
+
+
 # Resume returns a card to the state it had when it was suspended.
 PREVIOUS = None
 
@@ -130,8 +136,10 @@ def apply(
     at: datetime,
     institution_id: str | None = None,
     detail: str | None = None,
+    identity_checked: IdentityCheck | None = None,
 ) -> tuple[Card, CardEvent]:
-    """Apply one transition from the table, or refuse it with a clear error."""
+    """Apply one transition from the table, or refuse it with a clear error. The event's
+    detail says how the holder's identity was checked, when it was."""
     allowed = TRANSITIONS[action]
     if card.state not in allowed:
         _refuse(card, action)
@@ -156,10 +164,17 @@ def apply(
         to_state=target,
         channel=channel,
         institution_id=institution_id,
-        detail=detail,
+        detail=_detail(detail, identity_checked),
         version=new_card.version,
     )
     return new_card, event
+
+
+def _detail(detail: str | None, identity_checked: IdentityCheck | None) -> str | None:
+    notes = [detail] if detail else []
+    if identity_checked is not None:
+        notes.append(f"identity checked: {identity_checked.value}")
+    return "; ".join(notes) or None
 
 
 def _refuse(card: Card, action: Action) -> None:

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from chalicelib.domain import cards as card_rules
-from chalicelib.domain.cards import Action, Card, CardEvent, CardKind, CardState, Channel
+from chalicelib.domain.cards import Action, Card, CardEvent, CardKind, CardState, Channel, IdentityCheck
 from chalicelib.domain.errors import (
     CardNotFound,
     HolderNotFound,
@@ -93,10 +93,11 @@ def plan_activation(
     previous_card_no: str | None = None,
     account: Account | None = None,
     previous: Card | None = None,
+    identity_checked: IdentityCheck | None = None,
 ) -> ActivationPlan:
     """Decide what activating `card` through `channel` writes (reads the old card, and the
     holder's account, unless the caller read them already: `previous` is the card numbered
-    `previous_card_no` as read).
+    `previous_card_no` as read). `identity_checked`: how the caller checked the holder.
 
     The payments use case merges this plan into its own transaction for a
     pharmacy's first use, so activation and the first payment are one step.
@@ -104,7 +105,9 @@ def plan_activation(
     action = card_rules.activation_action(card, channel)
     if action is None:
         return ActivationPlan(CardChange(unchanged_cards=(card,)), ActivationResult(card, False))
-    new_card, event = card_rules.apply(card, action, channel=channel, at=at, institution_id=institution_id)
+    new_card, event = card_rules.apply(
+        card, action, channel=channel, at=at, institution_id=institution_id, identity_checked=identity_checked
+    )
     if action is Action.ENABLE_FINANCIAL:
         change = CardChange(cards=(new_card,), events=(event,))
         return ActivationPlan(change, ActivationResult(new_card, False, financial_activated=True))
@@ -182,7 +185,13 @@ def activate_at_service_center(
         known = holder_of(store, read, card)
         ensure_holder(known, ssn_digest)
         plan = plan_activation(
-            store, card, Channel.SERVICE_CENTER, at, center.institution_id, account=known.account
+            store,
+            card,
+            Channel.SERVICE_CENTER,
+            at,
+            center.institution_id,
+            account=known.account,
+            identity_checked=IdentityCheck.SSN,
         )
         return committed(store, key, plan.change, plan.result, render)
 
@@ -209,8 +218,11 @@ def change_state(
     key: IdempotentRequest | None,
     render: Callable[[Card], StoredResponse],
     backoff: Backoff = DEFAULT_BACKOFF,
+    ssn_digest: str | None = None,
 ) -> Outcome[Card]:
-    """Report loss, resume or cancel a card. `owner` limits a holder to their own cards."""
+    """Report loss, resume or cancel a card. `owner` limits a holder to their own cards;
+    `ssn_digest`, the SSN staff read from the ID document, must be the holder's, and the
+    history then records that the identity was checked."""
 
     def attempt() -> Outcome[Card]:
         read, stored = first_read(store, card_no, key)
@@ -219,21 +231,30 @@ def change_state(
         card = read.card
         if card is None or (owner is not None and card.person_id != owner):
             raise CardNotFound("No such card")
+        known = read.holder
+        if ssn_digest is not None:
+            known = holder_of(store, read, card)
+            ensure_holder(known, ssn_digest)
         new_card, event = card_rules.apply(
-            card, action, channel=channel, at=at, institution_id=institution_id
+            card,
+            action,
+            channel=channel,
+            at=at,
+            institution_id=institution_id,
+            identity_checked=IdentityCheck.SSN if ssn_digest is not None else None,
         )
         account = None
         if action is Action.CANCEL and card.kind is CardKind.SOCIAL_SECURITY:
-            account = _release_pending(store, read, card)
+            account = _release_pending(store, known, card)
         change = CardChange(cards=(new_card,), events=(event,), account=account)
         return committed(store, key, change, new_card, render)
 
     return with_backoff(attempt, backoff)
 
 
-def _release_pending(store: CardStore, read: CardRead, card: Card) -> Account | None:
+def _release_pending(store: CardStore, known: HolderRead | None, card: Card) -> Account | None:
     """Cancelling a card that was awaiting activation lifts the hold on the account."""
-    account = read.holder.account if read.holder is not None else store.get_account(card.person_id)
+    account = known.account if known is not None else store.get_account(card.person_id)
     if account is None or account.pending_card_no != card.card_no:
         return None
     return replace(account, pending_card_no=None, state=AccountState.NORMAL, version=account.version + 1)

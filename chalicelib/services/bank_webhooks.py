@@ -2,7 +2,9 @@
 
 The webhook id makes delivery idempotent: the receipt is written in the same
 transaction as the activation, so a redelivered webhook finds the receipt and
-changes nothing, and a crash between the two cannot happen.
+changes nothing, and a crash between the two cannot happen. Only an applied
+webhook gets a receipt: a refused one (card not issued yet, suspended...) is
+answered and forgotten, so its redelivery is evaluated again once the cause is gone.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from chalicelib.domain.cards import Card, Channel
+from chalicelib.domain.cards import Card, Channel, IdentityCheck
 from chalicelib.domain.errors import (
     ConcurrentUpdate,
     DomainError,
@@ -41,7 +43,7 @@ def handle_counter_activation(
     at: datetime,
     backoff: Backoff = DEFAULT_BACKOFF,
 ) -> tuple[WebhookReceipt, bool]:
-    """Apply a verified bank webhook once. Returns its receipt and whether it was seen before.
+    """Apply a verified bank webhook once. Returns its receipt and whether it was applied before.
 
     Three round trips: the receipt with the card, the holder with the account (none when
     storage knows the card's holder), the write with the receipt."""
@@ -59,7 +61,13 @@ def handle_counter_activation(
         known = holder_of(store, read, card)
         ensure_holder(known, digest)
         plan = plan_activation(
-            store, card, Channel.BANK_COUNTER, at, f"bank:{bank_code}", account=known.account
+            store,
+            card,
+            Channel.BANK_COUNTER,
+            at,
+            f"bank:{bank_code}",
+            account=known.account,
+            identity_checked=IdentityCheck.SSN,  # the bank read it from the ID document; it matched
         )
         if plan.result.card_activated:
             outcome = "activated"
@@ -76,16 +84,8 @@ def handle_counter_activation(
     except TRANSIENT:
         raise  # passing: the bank redelivers and we try again
     except DomainError as refusal:
-        seen = store.get_receipt(bank_code, webhook_id)  # a refusal redelivered: its first receipt
-        if seen is not None:
-            return seen, True
-        rejected = receipt("rejected", _card_no_of(payload), refusal.slug)
-        try:
-            store.commit(CardChange(receipt=rejected))
-        except DuplicateDelivery:
-            first = store.get_receipt(bank_code, webhook_id)
-            return (first or rejected), True
-        return rejected, False
+        # Not final: nothing is stored, and a redelivery decides afresh.
+        return receipt("rejected", _card_no_of(payload), refusal.slug), False
 
 
 def _commit(store: CardStore, change: CardChange) -> None:

@@ -170,6 +170,16 @@ def test_report_loss_from_the_mobile_app(stack):
     assert registration.status_code == 409
     assert registration.json()["type"] == "urn:sscard:problem:card-suspended"
 
+    # A service center resumes it only for the holder: the SSN from the ID document must match.
+    resume = f"/v1/cards/{fresh['card_no']}/resume"
+    alice_ssn = stack.seed["holders"]["alice"]["ssn"]
+    wrong = post(stack, resume, {"ssn": alice_ssn}, stack.auth("service_center"))
+    assert wrong.status_code == 422 and wrong.json()["type"] == "urn:sscard:problem:ssn-mismatch"
+    resumed = post(stack, resume, {"ssn": fresh["ssn"]}, stack.auth("service_center"))
+    assert resumed.status_code == 200 and resumed.json()["state"] == "active", resumed.text
+    [back] = actions(stack.my_card(fresh["person_id"])["history"], "resume")
+    assert back["channel"] == "service_center" and back["detail"] == "identity checked: ssn"
+
 
 # --- what the gateway answers itself ---------------------------------------------------------
 
