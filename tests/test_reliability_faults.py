@@ -54,6 +54,7 @@ from chalicelib.storage.models import (
     CardModel,
     ContributionMonthModel,
     FundBookShardModel,
+    PaymentCancellationModel,
     PaymentModel,
     PostingModel,
     create_tables,
@@ -215,7 +216,8 @@ class Rig:
 
 
 def check_invariants(rig: Rig) -> None:
-    payments = [payment_of(p) for p in PaymentModel.scan()]
+    cancellations = {c.payment_id: c for c in PaymentCancellationModel.scan()}
+    payments = [payment_of(p, cancellations.get(p.payment_id)) for p in PaymentModel.scan()]
     postings = [p for p in PostingModel.scan()]
     paid: Counter[str] = Counter()
     for p in payments:
