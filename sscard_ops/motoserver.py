@@ -26,7 +26,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sscard_ops import moto_journal
+from sscard_ops import moto_journal, moto_speedups
 
 
 class LockedApp:
@@ -59,6 +59,7 @@ class LockedMotoServer:
     def _bind(self, fd: int | None = None) -> BaseWSGIServer:
         """The server, on `fd` (a socket already listening) or bound now to host and port."""
         moto_journal.install()
+        moto_speedups.install()
         app = LockedApp(DomainDispatcherApplication(create_backend_app))
         return make_server(
             self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler, fd=fd

@@ -54,7 +54,9 @@ def test_conditional_decrements_are_exact_under_concurrency(endpoint):
 
 
 def test_the_locked_server_journals_its_transactions(endpoint):
-    """Started, the server's transactions keep the touched items, not a copy of each table."""
-    from sscard_ops import moto_journal
+    """Started, the server's transactions keep the touched items, not a copy of each table,
+    and it parses each expression once (moto_speedups.py)."""
+    from sscard_ops import moto_journal, moto_speedups
 
     assert moto_journal.installed()
+    assert moto_speedups.installed()
