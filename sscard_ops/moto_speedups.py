@@ -18,6 +18,9 @@ a search whose outcome is known, and otherwise calls moto's own code:
   each of its aliases for every value of every item returned. For a dict whose keys are
   all member names (as moto's own items are) only those members can be found, so only
   they are looked up; any other value takes moto's path.
+- An item is built attribute by attribute, and before each one moto sums the sizes of all
+  the attributes already there (a quadratic cost for every item put); a running total
+  makes the same check at the same points.
 - Finding the backend for a request lists moto's package directory (a stat per service)
   and tries every service's URL patterns, for every request; a host's answer is fixed.
 - Finding a handler's actions inspects its class for every request; classes do not change.
@@ -41,6 +44,9 @@ import moto.core.responses
 import moto.core.utils
 from moto.core.serialize import BaseJSONSerializer, ResponseSerializer
 from moto.dynamodb.comparisons import ConditionExpressionParser
+from moto.dynamodb.exceptions import ItemSizeTooLarge
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+from moto.dynamodb.models.utilities import bytesize
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
@@ -73,6 +79,11 @@ ORIGINALS: dict[str, tuple[Callable[..., Any], str]] = {
     "ResponseSerializer._serialize_type_structure": (
         ResponseSerializer._serialize_type_structure,
         "f9b47068f40ce489e55e7a0bf78accec38597d27168dc3d095ac2fc18312d4a8",
+    ),
+    "Item.__init__": (Item.__init__, "d9c12b62cb921831aab9b2eb22ac24fbd600689064a0219ae3ffbe057ae4be74"),
+    "LimitedSizeDict.__setitem__": (
+        LimitedSizeDict.__setitem__,
+        "d979580fdbe14f79f3216564e1385c4b3485db82bc88193326c467a037331e81",
     ),
     "DomainDispatcherApplication.get_backend_for_host": (
         DomainDispatcherApplication.get_backend_for_host,
@@ -179,6 +190,31 @@ def serialize_structure(self: BaseJSONSerializer, serialized: Any, value: Any, s
         self._default_serialize(serialized, wrapper, shape, key)
 
 
+# --- building items -----------------------------------------------------------------------
+
+_item_init = Item.__init__
+ITEM_SIZE_LIMIT = 405000  # LimitedSizeDict's
+
+
+def _size(value: Any) -> int:
+    return value.size() if type(value) is DynamoType else bytesize(str(value))
+
+
+def init_item(self: Item, hash_key: DynamoType, range_key: DynamoType | None, attrs: dict[str, Any]) -> None:
+    # moto's Item.__init__, with LimitedSizeDict.__setitem__'s check made on a running total:
+    # before each attribute, the attributes so far (unchanged since) plus the new one.
+    self.hash_key = hash_key
+    self.range_key = range_key
+    self.attrs = LimitedSizeDict()
+    total = 0
+    for key, value in attrs.items():
+        typed = DynamoType(value)
+        total += _size(key) + _size(typed)
+        if total > ITEM_SIZE_LIMIT:
+            raise ItemSizeTooLarge
+        dict.__setitem__(self.attrs, key, typed)
+
+
 # --- dispatch -----------------------------------------------------------------------------
 
 _backend_for_host = DomainDispatcherApplication.get_backend_for_host
@@ -228,6 +264,7 @@ def install() -> None:
     ConditionExpressionParser._lex_condition_expression = lex_condition  # type: ignore[method-assign]
     UpdateExpressionParser.make = classmethod(make_update)
     BaseJSONSerializer._serialize_type_structure = serialize_structure  # type: ignore[method-assign]
+    Item.__init__ = init_item  # type: ignore[method-assign]
     DomainDispatcherApplication.get_backend_for_host = backend_for_host  # type: ignore[method-assign]
     moto.core.responses.method_names_from_class = method_names  # type: ignore[attr-defined]
 
@@ -242,6 +279,7 @@ def uninstall() -> None:
     ConditionExpressionParser._lex_condition_expression = _lex  # type: ignore[method-assign]
     UpdateExpressionParser.make = classmethod(_make_update)
     BaseJSONSerializer._serialize_type_structure = _serialize_structure  # type: ignore[method-assign]
+    Item.__init__ = _item_init  # type: ignore[method-assign]
     DomainDispatcherApplication.get_backend_for_host = _backend_for_host  # type: ignore[method-assign]
     moto.core.responses.method_names_from_class = _method_names  # type: ignore[attr-defined]
     _hosts.clear()

@@ -159,6 +159,11 @@ def scenario() -> list[Any]:
             )
         )
     record(lambda: db.update_item(TableName="t", Key=key, UpdateExpression="SET = :x"))
+    # Items at moto's size limit (405,000 bytes of names and values): the last under it, the first over.
+    for filler in (404_992, 404_993):
+        big = {"pk": {"S": "big"}, "a": {"S": "x"}, "z": {"S": "y" * filler}}
+        record(lambda big=big: db.put_item(TableName="t", Item=big))
+    record(lambda: db.get_item(TableName="t", Key={"pk": {"S": "big"}}, ProjectionExpression="pk, a"))
     return out
 
 
