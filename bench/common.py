@@ -35,10 +35,12 @@ for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-# The benchmarks' mock_aws journals its transactions as the local stack's server does.
-from sscard_ops import moto_journal  # noqa: E402
+# The benchmarks' mock_aws journals its transactions and parses each expression once, as the
+# local stack's server does.
+from sscard_ops import moto_journal, moto_speedups  # noqa: E402
 
 moto_journal.install()
+moto_speedups.install()
 
 
 # --- item sizes and capacity units (DynamoDB's published rules) ---------------------------

@@ -35,6 +35,9 @@ _DIGITS = re.compile(r"[0-9]{1,19}")
 class ProblemRequestHandler(ChaliceRequestHandler):
     # A client that announces a body and never sends it is dropped after this many seconds.
     timeout = 30
+    # Headers and body go out in two writes: without TCP_NODELAY the body waits for the
+    # client's delayed ACK of the headers (40 ms on Linux) on every response.
+    disable_nagle_algorithm = True
 
     def _generic_handle(self) -> None:
         ready: threading.Event | None = getattr(self.server, "ready", None)

@@ -5,16 +5,23 @@ RuntimeError inside transactions), while DynamoDB is. Serialising requests
 makes the stand-in honour the conditions our correctness rests on; and because
 it does, a transaction's rollback needs only the items it touched (moto_journal.py),
 not a copy of every table it names.
+
+Connections are kept alive: werkzeug's development server closes every one after a
+single response, so each AWS call would connect anew and the server start a thread
+for it (a fifth of moto's time under load, and as much again in the caller).
 """
 
 from __future__ import annotations
 
+import io
+import logging
 import multiprocessing
 import multiprocessing.process
 import os
 import socket
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -26,7 +33,9 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sscard_ops import moto_journal
+from sscard_ops import moto_journal, moto_speedups
+
+_access_log = logging.getLogger("werkzeug")
 
 
 class LockedApp:
@@ -40,6 +49,76 @@ class LockedApp:
         with self._lock:
             # Drain the iterable inside the lock: moto may compute while it is consumed.
             return list(self._app(environ, start_response))
+
+
+def _read_whole_body(environ: dict[str, Any]) -> None:
+    """Take the request body off the connection before the app runs, whatever the app reads
+    of it, so that the connection is at the next request line afterwards."""
+    stream = environ["wsgi.input"]
+    length = str(environ.get("CONTENT_LENGTH") or "")
+    if length.isdigit():
+        body = stream.read(int(length)) if int(length) else b""
+    elif environ.get("wsgi.input_terminated"):  # chunked: werkzeug's reader stops at the last chunk
+        body = stream.read()
+    else:
+        body = b""
+    environ["wsgi.input"] = io.BytesIO(body)
+
+
+NO_BODY = {204, 304}
+
+
+class KeepAliveHandler(MotoRequestHandler):
+    """moto's request handler, answering every request on a connection until the client closes it.
+
+    werkzeug's `run_wsgi` ends each response with `Connection: close` and then reads whatever
+    else the client sent (http.server cannot otherwise skip a body the app left unread), so
+    it cannot keep a connection. This one reads each body whole before the app runs, answers
+    with a Content-Length, and leaves the connection open unless the client asked to close it
+    (HTTP/1.0, or `Connection: close`). The environ is werkzeug's (moto's make_environ).
+    """
+
+    # Headers and body go out in two writes: without TCP_NODELAY the body waits for the
+    # client's delayed ACK of the headers (40 ms on Linux) on every response.
+    disable_nagle_algorithm = True
+
+    def run_wsgi(self) -> None:
+        if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self.environ = environ = self.make_environ()
+        _read_whole_body(environ)
+        answer: list[Any] = []
+        parts: list[bytes] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            answer[:] = [status, headers]
+            return parts.append
+
+        try:
+            parts.extend(self.server.app(environ, start_response))
+            status, headers = answer
+        except Exception:
+            self.log_error("Error on request:\n%s", traceback.format_exc())
+            self.close_connection = True
+            status, headers, parts = "500 INTERNAL SERVER ERROR", [("Content-Type", "text/plain")], [b""]
+        code, _, reason = status.partition(" ")
+        self.send_response(int(code), reason)
+        for name, value in headers:
+            if name.lower() not in ("connection", "transfer-encoding"):
+                self.send_header(name, value)
+        body = b"".join(parts)
+        if int(code) not in NO_BODY and not any(n.lower() == "content-length" for n, _ in headers):
+            self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and int(code) not in NO_BODY:
+            self.wfile.write(body)
+        self.wfile.flush()
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if _access_log.isEnabledFor(logging.INFO):  # formatting the line costs, even if dropped
+            super().log_request(code, size)
 
 
 class LockedMotoServer:
@@ -59,9 +138,10 @@ class LockedMotoServer:
     def _bind(self, fd: int | None = None) -> BaseWSGIServer:
         """The server, on `fd` (a socket already listening) or bound now to host and port."""
         moto_journal.install()
+        moto_speedups.install()
         app = LockedApp(DomainDispatcherApplication(create_backend_app))
         return make_server(
-            self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler, fd=fd
+            self._host, self._port, app, threaded=True, request_handler=KeepAliveHandler, fd=fd
         )
 
     def start(self) -> LockedMotoServer:

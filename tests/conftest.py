@@ -25,12 +25,14 @@ from datetime import UTC, datetime
 import pytest
 
 from chalicelib import bootstrap as deps_module
-from sscard_ops import moto_journal
+from sscard_ops import moto_journal, moto_speedups
 from tests.fakes import FakeCardStore, FakeIdempotencyStore, FakeSecrets
 from tests.world import World
 
-# Every mock_aws of the suite journals its transactions, as the local stack's moto server does.
+# Every mock_aws of the suite journals its transactions and parses each expression once, as the
+# local stack's moto server does.
 moto_journal.install()
+moto_speedups.install()
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 # The moto server logs every request; the tests' own assertions say what matters.
 logging.getLogger("werkzeug").setLevel(logging.ERROR)

@@ -54,7 +54,52 @@ def test_conditional_decrements_are_exact_under_concurrency(endpoint):
 
 
 def test_the_locked_server_journals_its_transactions(endpoint):
-    """Started, the server's transactions keep the touched items, not a copy of each table."""
-    from sscard_ops import moto_journal
+    """Started, the server's transactions keep the touched items, not a copy of each table,
+    and it parses each expression once (moto_speedups.py)."""
+    from sscard_ops import moto_journal, moto_speedups
 
     assert moto_journal.installed()
+    assert moto_speedups.installed()
+
+
+def _call(connection, target: str, body: bytes = b"{}", headers: dict[str, str] | None = None):
+    connection.request(
+        "POST",
+        "/",
+        body,
+        {
+            "X-Amz-Target": f"DynamoDB_20120810.{target}",
+            "Content-Type": "application/x-amz-json-1.0",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=k/20261201/cn-north-1/dynamodb/aws4_request, "
+            "SignedHeaders=host, Signature=0",
+            **(headers or {}),
+        },
+    )
+    response = connection.getresponse()
+    return response, response.read()
+
+
+def test_a_connection_serves_request_after_request(endpoint):
+    """werkzeug would close after each response; a client reuses its connection instead,
+    also after a request whose body moto never reads, until it asks to close."""
+    import http.client
+    import json
+    from urllib.parse import urlsplit
+
+    url = urlsplit(endpoint)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    first, body = _call(connection, "ListTables")
+    assert first.status == 200 and "TableNames" in json.loads(body)
+    sock = connection.sock
+    assert sock is not None  # still open after the response
+    connection.request("POST", "/moto-api/no-such-thing", b"x" * 50_000, {"Content-Type": "text/plain"})
+    unread = connection.getresponse()
+    unread.read()
+    assert unread.status == 404
+    again, body = _call(connection, "ListTables")
+    assert again.status == 200 and "TableNames" in json.loads(body)
+    assert connection.sock is sock  # the same connection all along
+    last, _ = _call(connection, "ListTables", headers={"Connection": "close"})
+    assert last.status == 200 and last.getheader("Connection") == "close"
+    assert connection.sock is None  # closed, as asked
+    connection.close()

@@ -1,4 +1,5 @@
-"""TransactWriteItems semantics, against moto's own transaction and the journaled one (moto_journal.py).
+"""TransactWriteItems semantics, against moto's own transaction, the journaled one (moto_journal.py),
+and the journaled one with the parsing caches the local stack's server runs (moto_speedups.py).
 
 Only the public API is used (a boto3 client), so the same tests run against DynamoDB
 itself: SSCARD_TRANSACTIONS_ENDPOINT=<url> adds that target (e.g. DynamoDB Local), with
@@ -17,9 +18,9 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from sscard_ops import moto_journal
+from sscard_ops import moto_journal, moto_speedups
 
-TARGETS = ["moto", "moto-journaled"]
+TARGETS = ["moto", "moto-journaled", "moto-journaled-speedups"]
 if os.environ.get("SSCARD_TRANSACTIONS_ENDPOINT"):
     TARGETS.append("endpoint")
 
@@ -35,11 +36,17 @@ def db(request: pytest.FixtureRequest) -> Iterator[Any]:
     if request.param == "moto":
         chosen = moto_journal.ORIGINAL
     moto_journal.use(chosen)
+    speedups = moto_speedups.installed()
+    if request.param == "moto-journaled-speedups":
+        moto_speedups.install()
+    else:
+        moto_speedups.uninstall()
     try:
         with mock_aws():
             yield boto3.client("dynamodb", region_name="cn-north-1")
     finally:
         moto_journal.install()
+        (moto_speedups.install if speedups else moto_speedups.uninstall)()
 
 
 def _table(db: Any, *, with_range: bool) -> str:

@@ -1,0 +1,285 @@
+"""Memoized parsing and dispatch for moto's DynamoDB, with the same answers as moto's own code.
+
+Profiled under the local stack's payment load (docs/capacity.md section 9), the moto server
+spends most of a request not on DynamoDB's work but on work that repeats identically for
+every request of a kind. Each patch below memoizes one pure function of its inputs or skips
+a search whose outcome is known, and otherwise calls moto's own code:
+
+- A ConditionExpression is parsed from scratch for every item of every transaction, twice
+  (the handler validates it, the backend evaluates it). The parse is a pure function of the
+  expression, its names and its values, and the Op tree it returns is never changed after
+  (evaluating it reads the item), so the tree is kept per (expression, names, values); a
+  payment's `attribute_not_exists(#0)` and its other value-free checks then parse once.
+  Expressions with new values still pay for the rest of the parse, but not for lexing:
+  the tokens are a pure function of the expression's text.
+- An UpdateExpression's AST is a pure function of its text; moto's validator deep-copies
+  the AST before it substitutes names and values, and nothing else changes it.
+- The response serializer looks up every member of the AttributeValue union (ten) under
+  each of its aliases for every value of every item returned. For a dict whose keys are
+  all member names (as moto's own items are) only those members can be found, so only
+  they are looked up; any other value takes moto's path.
+- An item is built attribute by attribute, and before each one moto sums the sizes of all
+  the attributes already there (a quadratic cost for every item put); a running total
+  makes the same check at the same points.
+- Finding the backend for a request lists moto's package directory (a stat per service)
+  and tries every service's URL patterns, for every request; a host's answer is fixed.
+- Finding a handler's actions inspects its class for every request; classes do not change.
+
+`install()` refuses any moto but the pinned one, and checks the source of every function
+it wraps: a new moto needs this file read against its source again.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import json
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import moto
+import moto.core.responses
+import moto.core.utils
+from moto.core.serialize import BaseJSONSerializer, ResponseSerializer
+from moto.dynamodb.comparisons import ConditionExpressionParser
+from moto.dynamodb.exceptions import ItemSizeTooLarge
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+from moto.dynamodb.models.utilities import bytesize
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+MOTO_VERSION = "5.2.5"
+CACHE_SIZE = 4096  # distinct expressions (with their names and values) kept
+
+# What each patch was written against (the functions wrapped, and the one whose body the
+# serializer's fast path repeats): sha256 of inspect.getsource() in moto 5.2.5.
+ORIGINALS: dict[str, tuple[Callable[..., Any], str]] = {
+    "ConditionExpressionParser.parse": (
+        ConditionExpressionParser.parse,
+        "5c9b63c5f49ed5d5d644eb0ac7422fb3c2ac4bbd310374f4161686bc4e10c453",
+    ),
+    "ConditionExpressionParser._lex_condition_expression": (
+        ConditionExpressionParser._lex_condition_expression,
+        "a815288359216b2e4dfec54d1a3d032d52d9faa3e7a17a6ff127841e457301fa",
+    ),
+    "ConditionExpressionParser._lex_one_node": (
+        ConditionExpressionParser._lex_one_node,
+        "58485dd15b2f6df58f0d3b939c22743b0eb39b98b5205a190696fa9f36024f4b",
+    ),
+    "UpdateExpressionParser.make": (
+        UpdateExpressionParser.make,
+        "2c00ed96d6e191f243b449166e75bfb38f307b2e19405bc0981847061e0dbee3",
+    ),
+    "BaseJSONSerializer._serialize_type_structure": (
+        BaseJSONSerializer._serialize_type_structure,
+        "36873909cd0aeb4defa91cc9912c6e90a62d7d92ced6150ac7de92fd10a81967",
+    ),
+    "ResponseSerializer._serialize_type_structure": (
+        ResponseSerializer._serialize_type_structure,
+        "f9b47068f40ce489e55e7a0bf78accec38597d27168dc3d095ac2fc18312d4a8",
+    ),
+    "Item.__init__": (Item.__init__, "d9c12b62cb921831aab9b2eb22ac24fbd600689064a0219ae3ffbe057ae4be74"),
+    "LimitedSizeDict.__setitem__": (
+        LimitedSizeDict.__setitem__,
+        "d979580fdbe14f79f3216564e1385c4b3485db82bc88193326c467a037331e81",
+    ),
+    "DomainDispatcherApplication.get_backend_for_host": (
+        DomainDispatcherApplication.get_backend_for_host,
+        "1f41972c1e4e660fbf4e4ddfeeed2fdff56dc105a8f8e1bf015640f710ef511a",
+    ),
+    "method_names_from_class": (
+        moto.core.utils.method_names_from_class,
+        "9dbac89d082b655fee902c450e69de9dbadf9699ad06411298494984b55138c3",
+    ),
+}
+
+
+class MotoChanged(RuntimeError):
+    """The installed moto is not the one these patches were written against."""
+
+
+def _sha256(function: Callable[..., Any]) -> str:
+    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
+
+
+# --- ConditionExpression ------------------------------------------------------------------
+
+_parse = ConditionExpressionParser.parse
+_lex = ConditionExpressionParser._lex_condition_expression
+Parsed = tuple[Any, tuple[str, ...], tuple[str, ...]]  # the Op, the names and the values it used
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _parsed(expression: str, names: str, values: str) -> Parsed:
+    parser = ConditionExpressionParser(expression, json.loads(names), json.loads(values))
+    op = _parse(parser)
+    return op, tuple(parser.expr_attr_names_found), tuple(parser.expr_attr_values_found)
+
+
+def parse_condition(self: ConditionExpressionParser) -> Any:
+    try:
+        key = (
+            self.condition_expression,
+            json.dumps(self.expression_attribute_names, sort_keys=True),
+            json.dumps(self.expression_attribute_values, sort_keys=True),
+        )
+    except (TypeError, ValueError):  # not JSON (bytes from a mock_aws caller): moto's way
+        return _parse(self)
+    if not isinstance(key[0], str):
+        return _parse(self)
+    op, names, values = _parsed(*key)
+    self.expr_attr_names_found.extend(names)
+    self.expr_attr_values_found.extend(values)
+    return op
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _lexed(expression: str) -> tuple[Any, ...]:
+    return tuple(_lex(ConditionExpressionParser(expression, None, None)))
+
+
+def lex_condition(self: ConditionExpressionParser) -> deque[Any]:
+    # The lexed nodes are namedtuples whose children lists stay empty: later passes build
+    # new nodes, so the same tokens can start every parse of this expression.
+    return deque(_lexed(self.condition_expression))
+
+
+# --- UpdateExpression ---------------------------------------------------------------------
+
+_make_update = UpdateExpressionParser.make.__func__
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _made(cls: Any, expression: str) -> Any:
+    return _make_update(cls, expression)
+
+
+def make_update(cls: Any, expression_str: str) -> Any:
+    if not isinstance(expression_str, str):
+        return _make_update(cls, expression_str)
+    return _made(cls, expression_str)
+
+
+# --- serializing AttributeValues ----------------------------------------------------------
+
+_serialize_structure = BaseJSONSerializer._serialize_type_structure
+ATTRIBUTE_VALUE = "AttributeValue"
+
+
+def serialize_structure(self: BaseJSONSerializer, serialized: Any, value: Any, shape: Any, key: str) -> None:
+    members = shape.members
+    if (
+        shape.name != ATTRIBUTE_VALUE
+        or not isinstance(value, dict)
+        or not value
+        or not all(k in members for k in value)
+    ):
+        _serialize_structure(self, serialized, value, shape, key)
+        return
+    # moto's ResponseSerializer._serialize_type_structure, over the members present only:
+    # an absent member's aliases (s, StringAttributeValue...) are no member names, so none
+    # is a key here, and moto would find nothing for it.
+    wrapper: Any = self.MAP_TYPE() if key else serialized
+    for member_key, member_shape in members.items():
+        if member_key in value:
+            member_shape.parent = shape
+            self._serialize_structure_member(wrapper, value, member_shape, member_key)
+    if key:
+        self._default_serialize(serialized, wrapper, shape, key)
+
+
+# --- building items -----------------------------------------------------------------------
+
+_item_init = Item.__init__
+ITEM_SIZE_LIMIT = 405000  # LimitedSizeDict's
+
+
+def _size(value: Any) -> int:
+    return value.size() if type(value) is DynamoType else bytesize(str(value))
+
+
+def init_item(self: Item, hash_key: DynamoType, range_key: DynamoType | None, attrs: dict[str, Any]) -> None:
+    # moto's Item.__init__, with LimitedSizeDict.__setitem__'s check made on a running total:
+    # before each attribute, the attributes so far (unchanged since) plus the new one.
+    self.hash_key = hash_key
+    self.range_key = range_key
+    self.attrs = LimitedSizeDict()
+    total = 0
+    for key, value in attrs.items():
+        typed = DynamoType(value)
+        total += _size(key) + _size(typed)
+        if total > ITEM_SIZE_LIMIT:
+            raise ItemSizeTooLarge
+        dict.__setitem__(self.attrs, key, typed)
+
+
+# --- dispatch -----------------------------------------------------------------------------
+
+_backend_for_host = DomainDispatcherApplication.get_backend_for_host
+_method_names = moto.core.utils.method_names_from_class
+_hosts: dict[str | None, Any] = {}
+
+
+def backend_for_host(self: DomainDispatcherApplication, host: str | None) -> Any:
+    # Called under the dispatcher's own lock; the patterns and modules are fixed at import.
+    if host not in _hosts:
+        _hosts[host] = _backend_for_host(self, host)
+    return _hosts[host]
+
+
+@functools.lru_cache(maxsize=256)
+def _names_of(clazz: Any) -> tuple[str, ...]:
+    return tuple(_method_names(clazz))
+
+
+def method_names(clazz: object) -> list[str]:
+    return list(_names_of(clazz)) if isinstance(clazz, type) else _method_names(clazz)
+
+
+# --- install ------------------------------------------------------------------------------
+
+
+def _check_moto() -> None:
+    if moto.__version__ != MOTO_VERSION:
+        raise MotoChanged(
+            f"sscard_ops.moto_speedups was written for moto {MOTO_VERSION}, found {moto.__version__}: "
+            "read each patched function against this file, then update the pins"
+        )
+    for name, (function, expected) in ORIGINALS.items():
+        found = _sha256(function)
+        if found != expected:
+            raise MotoChanged(
+                f"moto {MOTO_VERSION}'s {name} is not the source this file was written against "
+                f"(sha256 {found}): read it again, then update ORIGINALS"
+            )
+
+
+def install() -> None:
+    """Patch this process's moto (server and mock_aws). Idempotent; MotoChanged if moto is not
+    the pinned version or a patched function's source changed."""
+    _check_moto()
+    ConditionExpressionParser.parse = parse_condition  # type: ignore[method-assign]
+    ConditionExpressionParser._lex_condition_expression = lex_condition  # type: ignore[method-assign]
+    UpdateExpressionParser.make = classmethod(make_update)
+    BaseJSONSerializer._serialize_type_structure = serialize_structure  # type: ignore[method-assign]
+    Item.__init__ = init_item  # type: ignore[method-assign]
+    DomainDispatcherApplication.get_backend_for_host = backend_for_host  # type: ignore[method-assign]
+    moto.core.responses.method_names_from_class = method_names  # type: ignore[attr-defined]
+
+
+def installed() -> bool:
+    return ConditionExpressionParser.parse is parse_condition
+
+
+def uninstall() -> None:
+    """moto's own code again (for tests that compare the two)."""
+    ConditionExpressionParser.parse = _parse  # type: ignore[method-assign]
+    ConditionExpressionParser._lex_condition_expression = _lex  # type: ignore[method-assign]
+    UpdateExpressionParser.make = classmethod(_make_update)
+    BaseJSONSerializer._serialize_type_structure = _serialize_structure  # type: ignore[method-assign]
+    Item.__init__ = _item_init  # type: ignore[method-assign]
+    DomainDispatcherApplication.get_backend_for_host = _backend_for_host  # type: ignore[method-assign]
+    moto.core.responses.method_names_from_class = _method_names  # type: ignore[attr-defined]
+    _hosts.clear()
