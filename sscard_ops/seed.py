@@ -149,33 +149,52 @@ def new_hashing_key() -> str:
 
 
 def seed_contributions(store: ContributionStore, seeded: Seeded, now: datetime) -> int:
-    """The months of PAID_MONTHS, posted as the worker posts them (each on the 5th of its month,
-    China time); returns how many postings were made."""
+    """The months of PAID_MONTHS, posted as the worker posts them; returns how many postings
+    were made."""
+    return sum(
+        post_months_paid_on_time(store, seeded.holders[role].person_id, months, now, id_prefix=f"seed-{role}")
+        for role, months in PAID_MONTHS.items()
+    )
+
+
+def post_months_paid_on_time(
+    store: ContributionStore,
+    person_id: str,
+    months: int,
+    now: datetime,
+    *,
+    id_prefix: str,
+    medical_fen: int = MONTHLY_MEDICAL_FEN,
+    serious_illness_fen: int = MONTHLY_SERIOUS_ILLNESS_FEN,
+    source: str | None = "COLLECTION",
+) -> int:
+    """`months` months of medical (all of it to the personal account) and serious-illness
+    contributions, the last one last month's, each paid on the 5th of its month (China time):
+    a holder serious-illness eligible once a first payment is over 6 months old. The seed, the
+    e2e provisioning and the fault suite all build their paying holders with it."""
     posted = 0
-    for role, months in PAID_MONTHS.items():
-        holder = seeded.holders[role]
-        last = Period.of(china_date(now)).shift(-1)
-        for back in range(months - 1, -1, -1):
-            period = last.shift(-back)
-            paid_at = datetime(period.year, period.month, 5, 9, 0, tzinfo=CHINA)
-            for insurance, amount, share in (
-                (InsuranceType.MEDICAL, MONTHLY_MEDICAL_FEN, MONTHLY_MEDICAL_FEN),
-                (InsuranceType.SERIOUS_ILLNESS, MONTHLY_SERIOUS_ILLNESS_FEN, 0),
-            ):
-                store.post(
-                    Posting(
-                        f"seed-{role}-{period}-{insurance.value}",
-                        holder.person_id,
-                        insurance,
-                        period,
-                        Payer.EMPLOYEE,
-                        None,
-                        amount,
-                        share,
-                        paid_at,
-                        now,
-                        "COLLECTION",
-                    )
+    last = Period.of(china_date(now)).shift(-1)
+    for back in range(months - 1, -1, -1):
+        period = last.shift(-back)
+        paid_at = datetime(period.year, period.month, 5, 9, 0, tzinfo=CHINA)
+        for insurance, amount, share in (
+            (InsuranceType.MEDICAL, medical_fen, medical_fen),
+            (InsuranceType.SERIOUS_ILLNESS, serious_illness_fen, 0),
+        ):
+            store.post(
+                Posting(
+                    f"{id_prefix}-{period}-{insurance.value}",
+                    person_id,
+                    insurance,
+                    period,
+                    Payer.EMPLOYEE,
+                    None,
+                    amount,
+                    share,
+                    paid_at,
+                    now,
+                    source,
                 )
-                posted += 1
+            )
+            posted += 1
     return posted

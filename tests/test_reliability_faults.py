@@ -27,7 +27,7 @@ import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from itertools import count
 from typing import Any
 
@@ -39,12 +39,9 @@ from moto import mock_aws
 
 import app as app_module
 from chalicelib import bootstrap as deps_module
-from chalicelib.domain.contributions import InsuranceType, Payer
 from chalicelib.domain.holders import Participation
 from chalicelib.domain.payments import PaymentState
-from chalicelib.domain.periods import CHINA, Period, china_date
 from chalicelib.services import admin, ledger
-from chalicelib.services.contribution_ports import Posting
 from chalicelib.services.idempotency import LOCK_SECONDS
 from chalicelib.storage.contributions import DynamoContributionStore
 from chalicelib.storage.dynamo import DynamoCardStore, DynamoIdempotencyStore
@@ -61,7 +58,7 @@ from chalicelib.storage.models import (
     use_endpoint,
 )
 from chalicelib.storage.payments import DynamoPaymentStore, payment_of
-from sscard_ops.seed import BANK_CODE, make_ssn
+from sscard_ops.seed import BANK_CODE, make_ssn, post_months_paid_on_time
 from tests.client import ApiClient
 from tests.conftest import NOW
 from tests.contribution_helpers import failures, install, message, record, sqs_event
@@ -177,28 +174,16 @@ class Rig:
         """A holder with a year of medical and serious-illness months paid on time (eligible on
         the world's day), with a card as new_holder gives it; returns the card number."""
         person_id, card_no, _ = self.new_holder(balance, card=card)
-        last = Period.of(china_date(self.world.now)).shift(-1)
-        for back in range(12):
-            period = last.shift(-back)
-            paid_at = datetime(period.year, period.month, 5, 9, 0, tzinfo=CHINA)
-            for insurance, amount, share in (
-                (InsuranceType.MEDICAL, 2_000, 2_000),
-                (InsuranceType.SERIOUS_ILLNESS, 500, 0),
-            ):
-                self.world.contributions.post(
-                    Posting(
-                        f"{card_no}-{period}-{insurance.value}",
-                        person_id,
-                        insurance,
-                        period,
-                        Payer.EMPLOYEE,
-                        None,
-                        amount,
-                        share,
-                        paid_at,
-                        self.world.now,
-                    )
-                )
+        post_months_paid_on_time(
+            self.world.contributions,
+            person_id,
+            12,
+            self.world.now,
+            id_prefix=card_no,
+            medical_fen=2_000,
+            serious_illness_fen=500,
+            source=None,
+        )
         return card_no
 
     def until_done(self, attempt: Callable[[], int]) -> list[int]:

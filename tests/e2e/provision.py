@@ -18,7 +18,7 @@ from chalicelib.domain.errors import AlreadyExists
 from chalicelib.domain.holders import Participation
 from chalicelib.services import admin
 from sscard_ops.cli import connect
-from sscard_ops.seed import BANK_CODE, MONTHLY_SERIOUS_ILLNESS_FEN, make_ssn
+from sscard_ops.seed import BANK_CODE, make_ssn
 
 
 def random_ssn() -> str:
@@ -29,36 +29,17 @@ def random_ssn() -> str:
 def paid_on_time(person_id: str, months: int, medical_fen: int, now: datetime) -> None:
     """Medical (all of it to the personal account) and serious-illness months, each paid on
     the 5th of its month, the last one last month's."""
-    from chalicelib.domain.contributions import InsuranceType, Payer
-    from chalicelib.domain.periods import CHINA, Period, china_date
-    from chalicelib.services.contribution_ports import Posting
     from chalicelib.storage.contributions import DynamoContributionStore
+    from sscard_ops.seed import post_months_paid_on_time
 
-    store = DynamoContributionStore()
-    last = Period.of(china_date(now)).shift(-1)
-    for back in range(months - 1, -1, -1):
-        period = last.shift(-back)
-        paid_at = datetime(period.year, period.month, 5, 9, 0, tzinfo=CHINA)
-        for insurance, amount, share in (
-            (InsuranceType.MEDICAL, medical_fen, medical_fen),
-            (InsuranceType.SERIOUS_ILLNESS, MONTHLY_SERIOUS_ILLNESS_FEN, 0),
-        ):
-            contribution_id = f"e2e-{person_id}-{period}-{insurance.value}"
-            store.post(
-                Posting(
-                    contribution_id,
-                    person_id,
-                    insurance,
-                    period,
-                    Payer.EMPLOYEE,
-                    None,
-                    amount,
-                    share,
-                    paid_at,
-                    now,
-                    "COLLECTION",
-                )
-            )
+    post_months_paid_on_time(
+        DynamoContributionStore(),
+        person_id,
+        months,
+        now,
+        id_prefix=f"e2e-{person_id}",
+        medical_fen=medical_fen,
+    )
 
 
 def main(count: int, paid_months: int = 0, medical_fen: int = 0) -> None:
