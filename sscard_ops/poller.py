@@ -198,7 +198,7 @@ class QueuePoller:
     # --- running in the background (the local stack) ---
     def run(self, worker: int = 0) -> None:
         while not self._stop.is_set():
-            if worker > 0 and not self._busy.wait(self._idle_seconds):
+            if worker > 0 and (not self._busy.wait(self._idle_seconds) or self._stop.is_set()):
                 continue  # the queues were empty at the last look: the first worker watches
             try:
                 busy = self.poll_once().received > 0
