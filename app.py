@@ -1,11 +1,5 @@
 """The Chalice app: blueprints and event handlers only; the logic lives in chalicelib."""
 
-import os
-
-# pydantic looks for plugins in every installed distribution's entry points when it builds
-# its first model (tens of ms of a cold start); this service uses none.
-os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-
 from chalice.app import Chalice
 
 from chalicelib.api import cards, contributions, me, me_payments, meta, payments, stays, webhooks
