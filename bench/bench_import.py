@@ -28,10 +28,12 @@ import bench_http_load as http
 import common
 
 ENROLL = """
-import sys
+import os, sys
 from datetime import UTC, datetime
 sys.path.insert(0, "bench")
-import bench_contributions as contrib
+endpoint = os.environ["AWS_ENDPOINT_URL"]
+import bench_contributions as contrib  # its common module drops AWS_ENDPOINT_URL: the stack's again
+os.environ["AWS_ENDPOINT_URL"] = endpoint
 from chalicelib.domain.holders import Participation
 from chalicelib.services import admin
 from sscard_ops.cli import connect
@@ -107,15 +109,19 @@ def main() -> None:
                 proc.kill()
                 proc.wait()
     counts = dict(
-        re.findall(r"│ (rows|queued|posted|duplicate \(posted before\)|rejected)\s+│\s+(\d+)", done.stdout)
+        re.findall(
+            r"│ (rows|queued|posted|duplicate \(posted before\)|rejected|seconds until queued)\s+│\s+(\d+)",
+            done.stdout,
+        )
     )
     print(
         f"`sscard contributions import` of {args.rows:,} rows for {args.holders} holders, `sscard serve`:\n"
     )
-    print("| rows | queued and posted in s | rows/s | posted | duplicate | rejected | exit |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("| rows | queued in s | queued and posted in s | rows/s | posted | duplicate | rejected | exit |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     print(
-        f"| {args.rows:,} | {seconds:.0f} | {args.rows / seconds:.1f} | {counts.get('posted', '?')} | "
+        f"| {args.rows:,} | {counts.get('seconds until queued', '?')} | {seconds:.0f} | "
+        f"{args.rows / seconds:.1f} | {counts.get('posted', '?')} | "
         f"{counts.get('duplicate (posted before)', '?')} | {counts.get('rejected', '?')} | "
         f"{done.returncode} |"
     )

@@ -30,6 +30,7 @@ SEND_CHUNK = 10  # one SendMessageBatch
 SHOW_PROBLEMS = 20
 LOOKUP_CHUNK = 100  # one BatchGetItem of postings
 LOOKUPS_PER_TICK = 10  # while following: at most this many BatchGetItems a second
+DEFAULT_MAX_WAITING = 200  # messages queued ahead of the posting (Backpressure)
 
 contributions_app = typer.Typer(help="Queue contribution files and see the ones that could not post.")
 contributions_app.info.no_args_is_help = True
@@ -89,8 +90,37 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str | None]]]:
             yield reader.line_num, row
 
 
+@dataclass
+class Backpressure:
+    """Queue no faster than the rows post: at most `limit` messages waiting in the queue.
+
+    The local stack's SQS (moto) walks every message it holds on each send, receive and
+    delete, so a file queued whole makes each of those operations cost in proportion to the
+    file; kept to a few hundred, the queue stays cheap and the posting bar keeps up.
+    """
+
+    waiting: Callable[[], int]  # messages in the queue, visible or in flight
+    limit: int
+    pause: float = 0.5
+    sleep: Callable[[float], None] = time.sleep
+    _sent_since_look: int = 0
+
+    def before_send(self, count: int) -> None:
+        self._sent_since_look += count
+        if self._sent_since_look < self.limit // 2:
+            return  # far from the limit since the last look: no need to ask
+        while self.waiting() > self.limit:
+            self.sleep(self.pause)
+        self._sent_since_look = 0
+
+
 def import_file(
-    path: Path, queue: Any, source: str, now: Any, progress: Progress | None = None
+    path: Path,
+    queue: Any,
+    source: str,
+    now: Any,
+    progress: Progress | None = None,
+    backpressure: Backpressure | None = None,
 ) -> ImportSummary:
     """Validate every row as the API would and queue the valid ones, SEND_CHUNK at a time."""
     summary = ImportSummary()
@@ -102,6 +132,8 @@ def import_file(
     def flush() -> None:
         if not chunk:
             return
+        if backpressure is not None:
+            backpressure.before_send(len(chunk))
         try:
             queue.send(list(chunk))
             summary.queued += len(chunk)
@@ -239,6 +271,14 @@ def import_command(
             help="After queueing, wait for the rows to post, with a progress bar and a summary",
         ),
     ] = True,
+    max_waiting: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Queue no faster than the rows post: at most this many messages waiting in the "
+            "queue (0: no limit). The local stack's queue slows as it fills",
+        ),
+    ] = DEFAULT_MAX_WAITING,
 ) -> None:
     """Queue a CSV file of contribution messages, one per row.
 
@@ -275,11 +315,16 @@ def import_command(
             transient=False,
         ) as progress,
     ):
-        summary = import_file(file, queue, source, now(), progress)
-        if follow and summary.queued_ids:
+        depth = queue_depth(queue_name) if follow or max_waiting else None
+        backpressure = Backpressure(depth, max_waiting) if depth and max_waiting else None
+        started = time.monotonic()
+        summary = import_file(file, queue, source, now(), progress, backpressure)
+        queued_after = time.monotonic() - started
+        if follow and summary.queued_ids and depth is not None:
             new_ids = [i for i in summary.queued_ids if i not in before]
             duplicates = len(summary.queued_ids) - len(new_ids)
-            posting = follow_posting(store, new_ids, duplicates, queue_depth(queue_name), progress)
+            posting = follow_posting(store, new_ids, duplicates, depth, progress)
+        finished_after = time.monotonic() - started
     table = Table(title=f"Imported {file.name}", title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -299,6 +344,9 @@ def import_command(
             ("neither yet (see `sscard contributions rejected`)", posting.unfinished),
         ):
             table.add_row(label, str(value))
+    table.add_row("seconds until queued", f"{queued_after:.0f}")
+    if posting is not None:
+        table.add_row("seconds until posted", f"{finished_after:.0f}")
     console.print(table)
     if posting is not None and posting.rejected:
         rejected = Table(title="Rejected", title_justify="left")

@@ -43,6 +43,7 @@ DEFAULT_API_URL = f"http://{LOOPBACK}:{DEFAULT_API_PORT}"
 REGION = "cn-north-1"
 STAGE = "local"
 MAX_RECEIVE_COUNT = 5
+POLLER_WORKERS = 4  # batches handled at once, as an event source mapping runs several
 SEED_FILE = "seed.json"
 ISSUER_KEY_FILE = "dev-issuer.pem"
 
@@ -247,7 +248,7 @@ class LocalStack:
         seeded = seeding.seed(DynamoCardStore(), secrets, base64.b64decode(hashing_key), datetime.now(UTC))
         seeding.seed_contributions(DynamoContributionStore(), seeded, datetime.now(UTC))
 
-        self._poller = QueuePoller(sqs, bindings, region=REGION).start()
+        self._poller = QueuePoller(sqs, bindings, region=REGION, workers=POLLER_WORKERS).start()
 
         seed = json.loads(seeded.to_json())
         info = StackInfo(api_url, endpoint, self.local_dir, {b.queue: b.name for b in bindings}, seed)

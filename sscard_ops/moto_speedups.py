@@ -18,9 +18,19 @@ a search whose outcome is known, and otherwise calls moto's own code:
   each of its aliases for every value of every item returned. For a dict whose keys are
   all member names (as moto's own items are) only those members can be found, so only
   they are looked up; any other value takes moto's path.
+- Validating an UpdateExpression walks its AST once per validator (ten), asking of every
+  node whether it is a Node and whether this validator processes its class, by
+  `isinstance` against abstract base classes (a Python-level check each time). The
+  answers depend only on the classes, so they are kept per class.
 - An item is built attribute by attribute, and before each one moto sums the sizes of all
   the attributes already there (a quadratic cost for every item put); a running total
   makes the same check at the same points.
+- SQS computes every attribute of a queue, three of them by walking all its messages
+  (reading the clock for each), to read one: whether the queue deduplicates by content
+  on every message sent, the retention period on every message received, the names asked
+  for (three times each) on GetQueueAttributes. A queue of n messages made each of those
+  cost n clock readings; now only the attributes read are computed, exactly as moto
+  computes them (`queue_attribute`).
 - Finding the backend for a request lists moto's package directory (a stat per service)
   and tries every service's URL patterns, for every request; a host's answer is fixed.
 - Finding a handler's actions inspects its class for every request; classes do not change.
@@ -35,6 +45,7 @@ import functools
 import hashlib
 import inspect
 import json
+import string
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -43,12 +54,17 @@ import moto
 import moto.core.responses
 import moto.core.utils
 from moto.core.serialize import BaseJSONSerializer, ResponseSerializer
+from moto.core.utils import camelcase_to_underscores, unix_time
 from moto.dynamodb.comparisons import ConditionExpressionParser
 from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.utilities import bytesize
+from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node  # type: ignore[attr-defined]
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+from moto.moto_api._internal import mock_random as random
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.sqs.exceptions import InvalidAttributeName, InvalidParameterValue
+from moto.sqs.models import MAXIMUM_MESSAGE_DELAY, Message, Queue, SQSBackend
 
 MOTO_VERSION = "5.2.5"
 CACHE_SIZE = 4096  # distinct expressions (with their names and values) kept
@@ -80,10 +96,34 @@ ORIGINALS: dict[str, tuple[Callable[..., Any], str]] = {
         ResponseSerializer._serialize_type_structure,
         "f9b47068f40ce489e55e7a0bf78accec38597d27168dc3d095ac2fc18312d4a8",
     ),
+    "DepthFirstTraverser.traverse_node_recursively": (
+        DepthFirstTraverser.traverse_node_recursively,
+        "d7f01d9b45cf9f64ac84751ec4c8cab3114e7c179350eb1b81ffe5f0a114aa78",
+    ),
+    "DepthFirstTraverser.nodes_to_be_processed": (
+        DepthFirstTraverser.nodes_to_be_processed,
+        "1c2c84c8097e35172d289d2cc30029d2d1c518f7680232a3f3c9f09e56a5e9b0",
+    ),
     "Item.__init__": (Item.__init__, "d9c12b62cb921831aab9b2eb22ac24fbd600689064a0219ae3ffbe057ae4be74"),
     "LimitedSizeDict.__setitem__": (
         LimitedSizeDict.__setitem__,
         "d979580fdbe14f79f3216564e1385c4b3485db82bc88193326c467a037331e81",
+    ),
+    "Queue.attributes": (
+        Queue.attributes.fget,  # type: ignore[attr-defined]
+        "40cb990b121628d535cecbcd0e0d333984024633b70a097489ae8611e1a59338",
+    ),
+    "SQSBackend.send_message": (
+        SQSBackend.send_message,
+        "bf161af09a9e6b860e3dd5d8f58ccc802623caa86883fab9b2ffb333f8f70330",
+    ),
+    "SQSBackend.get_queue_attributes": (
+        SQSBackend.get_queue_attributes,
+        "58417223da457b5a0aac5ccc31b6646ed9b22c3b276a0f0d9fd5f3f13bd797ec",
+    ),
+    "SQSBackend.is_message_valid_based_on_retention_period": (
+        SQSBackend.is_message_valid_based_on_retention_period,
+        "cca23b94a5f3af9d9c5af1c09ee5e615017bdf6bd032301cb321c06c7e595d4b",
     ),
     "DomainDispatcherApplication.get_backend_for_host": (
         DomainDispatcherApplication.get_backend_for_host,
@@ -190,6 +230,39 @@ def serialize_structure(self: BaseJSONSerializer, serialized: Any, value: Any, s
         self._default_serialize(serialized, wrapper, shape, key)
 
 
+# --- traversing UpdateExpression ASTs -----------------------------------------------------
+
+_traverse = DepthFirstTraverser.traverse_node_recursively
+_is_node: dict[type, bool] = {}
+_processed: dict[tuple[type, type], bool] = {}
+
+
+def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+    # moto 5.2.5's DepthFirstTraverser.traverse_node_recursively, with its two isinstance
+    # checks answered per class: a processor's classes are its _processing_map's keys, the
+    # same for every instance (nodes_to_be_processed), and no class is registered on an ABC.
+    kind = type(node)
+    is_node = _is_node.get(kind)
+    if is_node is None:
+        is_node = _is_node[kind] = isinstance(node, Node)
+    if is_node:
+        parent_node = node.parent
+        if node.children is not None:
+            for i, child_node in enumerate(node.children):
+                self.pre_processing_of_child(node, i)
+                self.traverse_node_recursively(child_node, i)
+        key = (type(self), kind)
+        processed = _processed.get(key)
+        if processed is None:
+            processed = _processed[key] = isinstance(node, self.nodes_to_be_processed())
+        if processed:
+            node = self.process(node)
+            node.parent = parent_node
+            if parent_node:
+                parent_node.children[child_id] = node
+    return node
+
+
 # --- building items -----------------------------------------------------------------------
 
 _item_init = Item.__init__
@@ -213,6 +286,124 @@ def init_item(self: Item, hash_key: DynamoType, range_key: DynamoType | None, at
         if total > ITEM_SIZE_LIMIT:
             raise ItemSizeTooLarge
         dict.__setitem__(self.attrs, key, typed)
+
+
+# --- SQS queue attributes ---------------------------------------------------------------
+
+_send_message = SQSBackend.send_message
+_get_queue_attributes = SQSBackend.get_queue_attributes
+_retained = SQSBackend.is_message_valid_based_on_retention_period
+
+
+def queue_attribute(queue: Queue, name: str) -> Any:
+    """`queue.attributes.get(name)`, computing that attribute alone (Queue.attributes' rules)."""
+    value: Any = None
+    if (
+        name in queue.BASE_ATTRIBUTES
+        or (queue.fifo_queue and name in queue.FIFO_ATTRIBUTES)
+        or (queue.kms_master_key_id and name in queue.KMS_ATTRIBUTES)  # type: ignore[attr-defined]
+    ):
+        value = getattr(queue, camelcase_to_underscores(name))
+    if name == "Policy" and queue.policy:
+        value = queue.policy
+    if name == "RedrivePolicy" and queue.redrive_policy:
+        value = json.dumps(queue.redrive_policy)
+    return str(value).lower() if isinstance(value, bool) else value
+
+
+def send_message(
+    self: SQSBackend,
+    queue_name: str,
+    message_body: str,
+    message_attributes: dict[str, Any] | None = None,
+    delay_seconds: int | None = None,
+    deduplication_id: str | None = None,
+    group_id: str | None = None,
+    system_attributes: dict[str, Any] | None = None,
+    validate_group_id: bool = True,
+) -> Message:
+    # moto 5.2.5's SQSBackend.send_message, line for line, but for the marked line.
+    queue = self.get_queue(queue_name)
+
+    self._validate_message(
+        queue,
+        message_body=message_body,
+        delay_seconds=int(delay_seconds or 0),
+        deduplication_id=deduplication_id,
+        group_id=group_id,
+        validate_group_id=validate_group_id,
+    )
+
+    if delay_seconds is not None:  # noqa: SIM108 - moto's own lines
+        delay_seconds = int(delay_seconds)
+    else:
+        delay_seconds = queue.delay_seconds  # type: ignore
+
+    message_id = str(random.uuid4())
+    message = Message(message_id, message_body, system_attributes)
+
+    # if content based deduplication is set then set sha256 hash of the message
+    # as the deduplication_id
+    if queue_attribute(queue, "ContentBasedDeduplication") == "true":  # ATTRIBUTE
+        sha256 = hashlib.sha256()
+        sha256.update(message_body.encode("utf-8"))
+        message.deduplication_id = sha256.hexdigest()
+
+    # Attributes, but not *message* attributes
+    if deduplication_id is not None:
+        message.deduplication_id = deduplication_id
+        message.sequence_number = "".join(random.choice(string.digits) for _ in range(20))
+
+    if group_id is not None:
+        message.group_id = group_id
+
+    if message_attributes:
+        message.message_attributes = message_attributes
+
+    if delay_seconds > MAXIMUM_MESSAGE_DELAY:
+        msg = (
+            f"Value {delay_seconds} for parameter DelaySeconds is invalid. "
+            "Reason: DelaySeconds must be >= 0 and <= 900."
+        )
+        raise InvalidParameterValue(msg)
+
+    message.mark_sent(delay_seconds=delay_seconds)
+
+    queue.add_message(message)
+
+    return message
+
+
+def get_queue_attributes(self: SQSBackend, queue_name: str, attribute_names: list[str]) -> dict[str, Any]:
+    # moto 5.2.5's SQSBackend.get_queue_attributes, but for the marked lines.
+    queue = self.get_queue(queue_name)
+    if not attribute_names:
+        return {}
+
+    valid_names = ["All"] + queue.BASE_ATTRIBUTES + queue.FIFO_ATTRIBUTES + queue.KMS_ATTRIBUTES  # noqa: RUF005
+    invalid_name = next((name for name in attribute_names if name not in valid_names), None)
+
+    if invalid_name or invalid_name == "":
+        raise InvalidAttributeName(invalid_name)
+
+    attributes = {}
+
+    if "All" in attribute_names:
+        attributes = queue.attributes
+    else:
+        for name in attribute_names:  # ATTRIBUTE: each one asked for, once
+            value = queue_attribute(queue, name)  # ATTRIBUTE
+            if value is not None:
+                attributes[name] = value
+
+    return attributes
+
+
+def is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: str, message: Message) -> bool:
+    # moto 5.2.5's, reading the one attribute (always present: a base attribute).
+    retention_period = queue_attribute(self.get_queue(queue_name), "MessageRetentionPeriod")
+    retain_until = retention_period + message.sent_timestamp / 1000  # type: ignore
+    return bool(retain_until > unix_time())
 
 
 # --- dispatch -----------------------------------------------------------------------------
@@ -265,6 +456,10 @@ def install() -> None:
     UpdateExpressionParser.make = classmethod(make_update)
     BaseJSONSerializer._serialize_type_structure = serialize_structure  # type: ignore[method-assign]
     Item.__init__ = init_item  # type: ignore[method-assign]
+    DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]
+    SQSBackend.get_queue_attributes = get_queue_attributes  # type: ignore[method-assign]
+    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
     DomainDispatcherApplication.get_backend_for_host = backend_for_host  # type: ignore[method-assign]
     moto.core.responses.method_names_from_class = method_names  # type: ignore[attr-defined]
 
@@ -280,6 +475,10 @@ def uninstall() -> None:
     UpdateExpressionParser.make = classmethod(_make_update)
     BaseJSONSerializer._serialize_type_structure = _serialize_structure  # type: ignore[method-assign]
     Item.__init__ = _item_init  # type: ignore[method-assign]
+    DepthFirstTraverser.traverse_node_recursively = _traverse
+    SQSBackend.send_message = _send_message  # type: ignore[method-assign]
+    SQSBackend.get_queue_attributes = _get_queue_attributes  # type: ignore[method-assign]
+    SQSBackend.is_message_valid_based_on_retention_period = _retained  # type: ignore[method-assign]
     DomainDispatcherApplication.get_backend_for_host = _backend_for_host  # type: ignore[method-assign]
     moto.core.responses.method_names_from_class = _method_names  # type: ignore[attr-defined]
     _hosts.clear()

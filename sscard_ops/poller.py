@@ -10,6 +10,11 @@ raises fails the whole batch; a normal answer deletes the whole batch.
 Receives are short polls with a pause when idle: the local moto server serves
 one request at a time (motoserver.py), so a long poll held on the server would
 stall every other request for its whole wait.
+
+Like an event source mapping, it runs several batches at once (`workers`): one
+batch at a time leaves moto idle while the handler works and the handler idle
+while moto answers. While the queues are empty only the first worker polls; the
+others wait until it finds messages, and wait again once they find none.
 """
 
 from __future__ import annotations
@@ -78,20 +83,28 @@ class QueuePoller:
         *,
         region: str = "cn-north-1",
         idle_seconds: float = 0.25,
+        workers: int = 1,
     ) -> None:
         self._sqs = sqs
         self._bindings = list(bindings)
         self._region = region
         self._idle_seconds = idle_seconds
         self._queues: dict[str, tuple[str, str]] = {}  # queue name -> (url, arn)
+        self._workers = max(1, workers)
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._busy = threading.Event()  # the last poll found messages: every worker polls
+        self._threads: list[threading.Thread] = []
+        self._queues_lock = threading.Lock()
 
     @property
     def bindings(self) -> list[SqsBinding]:
         return list(self._bindings)
 
     def _queue(self, name: str) -> tuple[str, str]:
+        with self._queues_lock:
+            return self._queue_unlocked(name)
+
+    def _queue_unlocked(self, name: str) -> tuple[str, str]:
         if name not in self._queues:
             url = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
             arn = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
@@ -183,24 +196,34 @@ class QueuePoller:
         }
 
     # --- running in the background (the local stack) ---
-    def run(self) -> None:
+    def run(self, worker: int = 0) -> None:
         while not self._stop.is_set():
+            if worker > 0 and (not self._busy.wait(self._idle_seconds) or self._stop.is_set()):
+                continue  # the queues were empty at the last look: the first worker watches
             try:
                 busy = self.poll_once().received > 0
             except Exception as exc:  # the stand-in hiccupped: keep polling
                 log.warning("sqs_poll_failed", error_type=type(exc).__name__)
                 busy = False
-            if not busy:
+            if busy:
+                self._busy.set()
+            else:
+                self._busy.clear()
                 self._stop.wait(self._idle_seconds)
 
     def start(self) -> QueuePoller:
         self._stop.clear()
-        self._thread = threading.Thread(target=self.run, name="sqs-poller", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self.run, args=(n,), name=f"sqs-poller-{n}", daemon=True)
+            for n in range(self._workers)
+        ]
+        for thread in self._threads:
+            thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        self._busy.set()  # wake the waiting workers, to see the stop
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._threads = []

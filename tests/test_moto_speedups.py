@@ -8,6 +8,7 @@ and every answer and every error must be the same.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -217,3 +218,115 @@ def test_the_speedups_refuse_a_changed_function(monkeypatch):
     monkeypatch.setitem(moto_speedups.ORIGINALS, "ConditionExpressionParser.parse", (function, "0" * 64))
     with pytest.raises(moto_speedups.MotoChanged, match=r"ConditionExpressionParser\.parse "):
         moto_speedups.install()
+
+
+def sqs_scenario() -> list[Any]:
+    """Queues of every kind (standard, FIFO deduplicating by content, encrypted, with a redrive
+    policy), sends, receives, deletes, and their attributes read every way."""
+    sqs = boto3.client("sqs", region_name="cn-north-1")
+    out: list[Any] = []
+    dlq = sqs.create_queue(QueueName="dead")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    plain = sqs.create_queue(
+        QueueName="plain",
+        Attributes={
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"}),
+            "VisibilityTimeout": "0",
+        },
+    )["QueueUrl"]
+    fifo = sqs.create_queue(
+        QueueName="ordered.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    )["QueueUrl"]
+    sealed = sqs.create_queue(QueueName="sealed", Attributes={"KmsMasterKeyId": "alias/aws/sqs"})["QueueUrl"]
+    names = ["QueueArn", "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+
+    def record(call: Callable[[], Any]) -> None:
+        answer = _outcome(call)
+        if answer[0] == "ok":  # ids, receipt handles and timestamps are new every run
+            answer = ("ok", _stable(answer[1]))
+        out.append(answer)
+
+    for url in (plain, fifo, sealed):
+        record(
+            lambda url=url: sqs.send_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {
+                        "Id": str(i),
+                        "MessageBody": f"body {i % 3}",
+                        **({"MessageGroupId": "g"} if url == fifo else {}),
+                    }
+                    for i in range(6)
+                ],
+            )
+        )
+        for attribute_names in (names, ["All"], ["KmsMasterKeyId", "ContentBasedDeduplication", "Policy"]):
+            record(
+                lambda url=url, attribute_names=attribute_names: sqs.get_queue_attributes(
+                    QueueUrl=url, AttributeNames=attribute_names
+                )
+            )
+        record(lambda url=url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["NoSuchName"]))
+    for _ in range(3):  # visibility 0: received again, then moved to the dead-letter queue
+        received = sqs.receive_message(QueueUrl=plain, MaxNumberOfMessages=10, AttributeNames=["All"])
+        out.append(sorted(m["Body"] for m in received.get("Messages", [])))
+    got = sqs.receive_message(QueueUrl=fifo, MaxNumberOfMessages=10).get("Messages", [])
+    out.append(sorted(m["Body"] for m in got))
+    record(
+        lambda: sqs.delete_message_batch(
+            QueueUrl=fifo,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)],
+        )
+    )
+    for url in (plain, fifo, dlq):
+        record(lambda url=url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names))
+    return out
+
+
+def _stable(answer: Any) -> Any:
+    answer = json.loads(json.dumps(answer, default=str))
+    for key in ("Successful", "Failed"):
+        for entry in answer.get(key, []):
+            for drop in ("MessageId", "MD5OfMessageBody", "SequenceNumber"):
+                entry.pop(drop, None)
+    for key in ("CreatedTimestamp", "LastModifiedTimestamp"):
+        answer.get("Attributes", {}).pop(key, None)
+    return answer
+
+
+def test_sqs_answers_the_same_with_the_speedups():
+    with speedups(False), mock_aws():
+        own = sqs_scenario()
+    assert any(isinstance(o, tuple) and o[0] == "error" for o in own)  # the bad name is refused
+    with speedups(True), mock_aws():
+        assert sqs_scenario() == own
+
+
+@pytest.mark.parametrize("kind", ["standard", "fifo", "kms", "redrive"])
+def test_one_queue_attribute_is_what_all_of_them_say(kind):
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="cn-north-1")
+        dead = sqs.create_queue(QueueName="dead")["QueueUrl"]
+        dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        name, attributes = {
+            "standard": ("q", {}),
+            "fifo": ("q.fifo", {"FifoQueue": "true", "ContentBasedDeduplication": "true"}),
+            "kms": (
+                "q",
+                {"KmsMasterKeyId": "alias/aws/sqs", "Policy": json.dumps({"Version": "2012-10-17"})},
+            ),
+            "redrive": (
+                "q",
+                {"RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": "3"})},
+            ),
+        }[kind]
+        sqs.create_queue(QueueName=name, Attributes=attributes)
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.sqs.models import sqs_backends
+
+        queue = sqs_backends[DEFAULT_ACCOUNT_ID]["cn-north-1"].queues[name]
+        every = queue.attributes
+        names = queue.BASE_ATTRIBUTES + queue.FIFO_ATTRIBUTES + queue.KMS_ATTRIBUTES
+        assert {n: moto_speedups.queue_attribute(queue, n) for n in names} == {n: every.get(n) for n in names}

@@ -74,4 +74,4 @@ WholeNumber = Annotated[int, BeforeValidator(_ascii_whole)]
 class Query(BaseModel):
     """Query parameters: no unknown names (a typo is a 422, not silently ignored)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)

@@ -19,11 +19,11 @@ SSN = Field(
 class Body(BaseModel):
     """Requests: exact types (no coercion of "1" to 1) and no unknown fields."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
 
 class Answer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 # --- requests ---------------------------------------------------------------------

@@ -166,3 +166,54 @@ def test_the_background_poller_drains_the_queue(sqs):
         poller.stop()
     assert depth(sqs, "background") == 0
     assert sorted(r["body"] for r in seen) == sorted(f"ok-{i}" for i in range(15))
+
+
+def test_several_workers_handle_each_message_once_and_only_the_first_polls_an_empty_queue(sqs):
+    import threading
+    import time
+
+    seen: list[dict] = []
+    at_once: list[int] = []
+    running = [0]
+    lock = threading.Lock()
+    app = Chalice(app_name="workers")
+
+    @app.on_sqs_message(queue="workers", batch_size=10)
+    def work(event):
+        with lock:
+            running[0] += 1
+            at_once.append(running[0])
+        time.sleep(0.05)  # long enough for the other workers to take batches meanwhile
+        with lock:
+            seen.extend(r.to_dict() for r in event)
+            running[0] -= 1
+
+    create_queues(sqs, ["workers"])
+    url = queue_url(sqs, "workers")
+    for start in range(0, 60, 10):
+        sqs.send_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"m-{i}"} for i in range(start, start + 10)]
+        )
+    polls: list[str] = []
+    poller = QueuePoller(sqs, sqs_bindings(app), idle_seconds=0.05, workers=3)
+    real_poll = poller.poll_once
+
+    def counted_poll():
+        polls.append(threading.current_thread().name)
+        return real_poll()
+
+    poller.poll_once = counted_poll  # type: ignore[method-assign]
+    poller.start()
+    try:
+        deadline = time.monotonic() + 20
+        while (depth(sqs, "workers") or len(seen) < 60) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # the last busy round ends with polls that find nothing
+        polls.clear()
+        time.sleep(0.5)  # the queue is empty now
+        idle_polls = list(polls)
+    finally:
+        poller.stop()
+    assert sorted(r["body"] for r in seen) == sorted(f"m-{i}" for i in range(60))
+    assert max(at_once) > 1  # batches were handled at the same time
+    assert idle_polls and set(idle_polls) == {"sqs-poller-0"}  # idle: one worker polls, the others wait
