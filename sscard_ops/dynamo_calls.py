@@ -59,8 +59,17 @@ class DynamoCalls:
         self.register(client.meta.events)
 
     def register(self, emitter: Any) -> None:
-        emitter.register_first(EVENT, self.on_send)
-        emitter.register_last(ANSWERED, self.on_answer)
+        # Once per emitter: the models' connections share their thread's session (and so its
+        # emitter), and a second registration would count every request twice.
+        emitter.register_first(EVENT, self.on_send, unique_id=self._id(EVENT))
+        emitter.register_last(ANSWERED, self.on_answer, unique_id=self._id(ANSWERED))
+
+    def unregister(self, emitter: Any) -> None:
+        emitter.unregister(EVENT, unique_id=self._id(EVENT))
+        emitter.unregister(ANSWERED, unique_id=self._id(ANSWERED))
+
+    def _id(self, event: str) -> str:
+        return f"dynamo-calls-{id(self)}-{event}"
 
 
 def _drop_pynamodb_connections() -> None:
@@ -74,19 +83,24 @@ def _drop_pynamodb_connections() -> None:
 def counting_pynamodb() -> Iterator[DynamoCalls]:
     """Count every request of the PynamoDB connections created inside the block.
 
-    PynamoDB makes a botocore session per connection and thread; inside the
-    block each new session carries the hook, and the models' cached connections
-    are dropped on entry and exit so they are made afresh. Stores keep their own
-    connection: create them inside the block.
+    A connection takes its thread's botocore session when it makes its client (see
+    storage/models.py); inside the block that session carries the hook, and the models'
+    cached connections are dropped on entry and exit so they are made afresh. Stores
+    keep their own connection: create them inside the block.
     """
     import pynamodb.connection.base as base
 
+    import chalicelib.storage.models  # noqa: F401  (puts the per-thread session in place first)
+
     calls = DynamoCalls()
     original = base.get_session  # type: ignore[attr-defined]
+    hooked: dict[int, Any] = {}  # the emitters carrying the hook, to take it off again
 
     def hooked_session() -> Any:
         session = original()
-        calls.register(session.get_component("event_emitter"))
+        emitter = session.get_component("event_emitter")
+        calls.register(emitter)
+        hooked[id(emitter)] = emitter
         return session
 
     base.get_session = hooked_session  # type: ignore[attr-defined,assignment]
@@ -95,4 +109,6 @@ def counting_pynamodb() -> Iterator[DynamoCalls]:
         yield calls
     finally:
         base.get_session = original  # type: ignore[attr-defined]
+        for emitter in hooked.values():
+            calls.unregister(emitter)
         _drop_pynamodb_connections()

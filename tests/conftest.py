@@ -38,6 +38,20 @@ NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 
+# Session fixtures that take a minute to build: `make test` runs on every core (pytest-xdist,
+# --dist loadgroup), and the tests sharing one of these go to one worker together, instead of
+# each worker building its own (the local stack of tests/e2e; the CDK synth of tests/infra).
+SHARED_BY_ONE_WORKER = ("stack", "synthesized")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture in SHARED_BY_ONE_WORKER:
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(fixture))
+
+
 @pytest.fixture
 def fake_world() -> Iterator[World]:
     """Fakes behind the API, seeded like the local stack."""

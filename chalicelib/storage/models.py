@@ -7,7 +7,10 @@ from them, so the three cannot drift apart.
 from __future__ import annotations
 
 import os
+import threading
 
+import botocore.session
+import pynamodb.connection.base
 from pynamodb.attributes import (
     BooleanAttribute,
     ListAttribute,
@@ -19,6 +22,25 @@ from pynamodb.attributes import (
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
+
+_thread = threading.local()
+
+
+def _session_of_this_thread() -> botocore.session.Session:
+    """PynamoDB gives each model's connection a botocore session of its own, and each new
+    session loads DynamoDB's service model and endpoint rules from disk again (about 0.1 s of
+    JSON, twenty times for twenty tables: on a cold Lambda's first request and in every test
+    world). One session per thread keeps what PynamoDB wants (botocore's client creation is not
+    thread-safe) and loads the files once."""
+    session = getattr(_thread, "session", None)
+    if session is None:
+        session = _thread.session = botocore.session.get_session()
+    return session
+
+
+if pynamodb.connection.base.get_session is not botocore.session.get_session:  # type: ignore[attr-defined]
+    raise RuntimeError("PynamoDB no longer makes its sessions with botocore's get_session: see above")
+pynamodb.connection.base.get_session = _session_of_this_thread  # type: ignore[attr-defined,assignment]
 
 
 def table_name(logical: str) -> str:
