@@ -13,7 +13,7 @@ the calls (Chalice, validation, the use case, PynamoDB's models). Rounds are int
 and medians reported. The hook costs next to nothing (it keeps a reference to each
 request); it runs in the service's timing, so it counts against the service.
 
-  payment (service)   services.payments.pay() on the DynamoDB stores (bench_payments.World)
+  payment (service)   services.payments.pay() on the DynamoDB stores (common.PharmacyWorld)
   payment (API)       POST /v1/payments through the Chalice app (chalice.test.Client)
   posting (handler)   the SQS handler app.post_contributions, batches of 10, holder cache warm
 """
@@ -80,24 +80,14 @@ def measured(prepare: Callable[[], Callable[[], int]]) -> tuple[float, float, fl
     return elapsed, service_db, raw, raw_db, done, len(recorded)
 
 
-def payments_service(n: int) -> Callable[[], Callable[[], int]]:
-    import bench_payments
+def payments_through(path: str, n: int) -> Callable[[], Callable[[], int]]:
+    """`path` "service" (the use case) or "api" (POST /v1/payments), on a warm card."""
 
     def prepare() -> Callable[[], int]:
-        world = bench_payments.World()
-        bench_payments.service_path(world, 3)  # warm
-        return lambda: len(bench_payments.service_path(world, n))
-
-    return prepare
-
-
-def payments_api(n: int) -> Callable[[], Callable[[], int]]:
-    import bench_payments
-
-    def prepare() -> Callable[[], int]:
-        world = bench_payments.World()
-        bench_payments.api_path(world, 3)  # warm
-        return lambda: len(bench_payments.api_path(world, n))
+        world = common.PharmacyWorld()
+        run = world.service_payments if path == "service" else world.api_payments
+        run(3)  # warm: the token and card->holder caches, the connections, the imports
+        return lambda: run(n)
 
     return prepare
 
@@ -107,10 +97,9 @@ def postings(n: int, holder_count: int = 20) -> Callable[[], Callable[[], int]]:
 
     def prepare() -> Callable[[], int]:
         from app import app
-        from chalicelib import bootstrap as deps_module
+        from chalicelib import bootstrap
         from chalicelib.domain.holders import Participation
         from chalicelib.services import admin
-        from chalicelib.storage.contributions import DynamoContributionStore
         from chalicelib.storage.dynamo import DynamoCardStore, DynamoIdempotencyStore
         from chalicelib.storage.models import create_tables
         from chalicelib.workers import contributions as worker
@@ -123,10 +112,9 @@ def postings(n: int, holder_count: int = 20) -> Callable[[], Callable[[], int]]:
             admin.enroll_holder(
                 cards, secrets.hashing_key(), ssn, "Bench", Participation(participation), bc.NOW
             )
-        store = DynamoContributionStore()
-        deps_module.use(
-            deps_module.Deps(
-                cards, DynamoIdempotencyStore(), secrets, clock=lambda: bc.NOW, contributions=store
+        bootstrap.use(
+            bootstrap.built(
+                store=cards, idempotency=DynamoIdempotencyStore(), secrets=secrets, clock=lambda: bc.NOW
             )
         )
         handler = app.handler_map["post_contributions"]
@@ -157,8 +145,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     paths: dict[str, Callable[[], Callable[[], int]]] = {
-        "payment (service)": payments_service(args.payments),
-        "payment (API)": payments_api(args.payments),
+        "payment (service)": payments_through("service", args.payments),
+        "payment (API)": payments_through("api", args.payments),
         "posting (SQS handler)": postings(args.postings),
     }
     rows: dict[str, list[Any]] = {name: [] for name in paths}
@@ -187,8 +175,9 @@ def main() -> None:
             f"{runs[0][5] / ops:.2f} | {out_s:.2f} | {out_r:.2f} |"
         )
     print(
-        "\nmoto answers a transaction in several milliseconds (it copies its tables for rollback), "
-        "DynamoDB in about 5-10 ms over the network, so the ratio here is close to what a Lambda sees; "
+        "\nmoto (its transactions journaled, sscard_ops/moto_journal.py) answers a transaction in a few "
+        "milliseconds, DynamoDB in about 5-10 ms over the network, so the ratio here is close to what a "
+        "Lambda sees; "
         "the 'outside DynamoDB' columns are the code's own time per operation (wall time less the time "
         "from building each request to its parsed answer), the figure that does not depend on moto."
     )
