@@ -10,8 +10,10 @@ untimed, and the recorded requests of the measured part are sent again, in order
 bare boto3 client configured as PynamoDB configures its own. Both worlds go through the
 same states, so moto does the same work in both: what differs is only the code around
 the calls (Chalice, validation, the use case, PynamoDB's models). Rounds are interleaved
-and medians reported. The hook costs next to nothing (it keeps a reference to each
-request); it runs in the service's timing, so it counts against the service.
+and medians reported. Times are CPU time of this process (moto runs in it, in this one
+thread), so other load on a shared machine does not count. The hook costs next to nothing
+(it keeps a reference to each request); it runs in the service's timing, so it counts
+against the service.
 
   payment (service)   services.payments.pay() on the DynamoDB stores (common.PharmacyWorld)
   payment (API)       POST /v1/payments through the Chalice app (chalice.test.Client)
@@ -57,13 +59,13 @@ def replay(setup: list[common.Call], work: list[common.Call]) -> tuple[float, fl
                 pass
         rec.on = True
         sends = [(methods[c.operation], c.params) for c in work]
-        started = time.perf_counter()
+        started = time.process_time()
         for method, params in sends:
             try:  # noqa: SIM105  (cheaper than contextlib.suppress in the timed loop)
                 method(**params)
             except ClientError:
                 pass
-        return time.perf_counter() - started, rec.db_seconds
+        return time.process_time() - started, rec.db_seconds
 
 
 def measured(prepare: Callable[[], Callable[[], int]]) -> tuple[float, float, float, float, int, int]:
@@ -72,9 +74,9 @@ def measured(prepare: Callable[[], Callable[[], int]]) -> tuple[float, float, fl
         work = prepare()
         setup = rec.calls
         rec.reset()
-        started = time.perf_counter()
+        started = time.process_time()
         done = work()
-        elapsed = time.perf_counter() - started
+        elapsed = time.process_time() - started
         service_db, recorded = rec.db_seconds, rec.calls
     raw, raw_db = replay(setup, recorded)
     return elapsed, service_db, raw, raw_db, done, len(recorded)
@@ -155,10 +157,11 @@ def main() -> None:
             rows[name].append(measured(prepare))
     print(
         f"In process, moto mock_aws, single thread; median of {args.rounds} interleaved rounds; "
-        "raw = bare boto3 replaying the same requests in a same-state world.\n"
+        "raw = bare boto3 replaying the same requests in a same-state world. Times are CPU time of "
+        "this one process (moto runs in it), so other load on a shared machine does not count.\n"
     )
     print(
-        "| path | ops/s (service) | ops/s (raw boto3) | service time / raw time | target | "
+        "| path | ops per CPU s (service) | ops per CPU s (raw boto3) | service time / raw time | target | "
         "requests/op | outside DynamoDB ms/op: service | raw |"
     )
     print("|---|---:|---:|---:|---|---:|---:|---:|")
