@@ -178,11 +178,11 @@ def main() -> None:
             f"{runs[0][5] / ops:.2f} | {out_s:.2f} | {out_r:.2f} |"
         )
     print(
-        "\nmoto (its transactions journaled, sscard_ops/moto_journal.py) answers a transaction in a few "
-        "milliseconds, DynamoDB in about 5-10 ms over the network, so the ratio here is close to what a "
-        "Lambda sees; "
-        "the 'outside DynamoDB' columns are the code's own time per operation (wall time less the time "
-        "from building each request to its parsed answer), the figure that does not depend on moto."
+        "\nmoto (its transactions journaled, sscard_ops/moto_journal.py) answers a request in a few "
+        "milliseconds of CPU, DynamoDB in about 5-8 ms over the network, so the ratio here is near what "
+        "a Lambda would see; the 'outside DynamoDB' columns are the code's own CPU time per operation "
+        "(less the time from building each request to its parsed answer), the figure that does not "
+        "depend on moto."
     )
 
 
