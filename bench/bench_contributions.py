@@ -131,7 +131,7 @@ def event(batch: list[dict]) -> dict:
 
 def through_the_handler(message_count: int, holder_count: int) -> None:
     from app import app
-    from chalicelib import bootstrap as deps_module
+    from chalicelib import bootstrap
     from chalicelib.domain.holders import Participation
     from chalicelib.services import admin
     from chalicelib.storage.contributions import DynamoContributionStore
@@ -150,9 +150,12 @@ def through_the_handler(message_count: int, holder_count: int) -> None:
         for ssn, participation in holders:
             admin.enroll_holder(cards, secrets.hashing_key(), ssn, "Bench", Participation(participation), NOW)
         store = DynamoContributionStore()
-        deps_module.use(
-            deps_module.Deps(cards, DynamoIdempotencyStore(), secrets, clock=lambda: NOW, contributions=store)
-        )
+        bootstrap.use(
+            bootstrap.built(
+                store=cards, idempotency=DynamoIdempotencyStore(), secrets=secrets, clock=lambda: NOW,
+                contributions=store,
+            )
+        )  # fmt: skip
         messages = messages_for(holders, message_count)
         random.Random(7).shuffle(messages)
         batches = [messages[i : i + 10] for i in range(0, len(messages), 10)]
@@ -193,7 +196,7 @@ def through_the_handler(message_count: int, holder_count: int) -> None:
         )
         books, postings = store.book_totals(), store.postings_by_book()
         print(f"  books equal the sum of their postings: {books == postings}")
-        deps_module.use(None)
+        bootstrap.use(None)
 
 
 def simulated(total: int, holders: int, shards: int) -> None:

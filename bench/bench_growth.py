@@ -4,7 +4,7 @@ already stored, with moto's own TransactWriteItems and with the journaled one (m
     .venv/bin/python bench/bench_growth.py [--sizes 1000,10000,100000] [--ops 40] [--moto-sizes 1000,10000]
 
 In process (mock_aws, single thread). For each size a fresh moto world: the payment and
-posting fixtures of bench_payments.py and bench_contributions.py, then filler items put
+posting fixtures of common.PharmacyWorld and bench_contributions.py, then filler items put
 straight into moto's tables (no HTTP, no parsing), spread evenly over every table, so
 that each transaction's tables hold their share. Then `ops` payments (services.payments.pay
 on the DynamoDB stores) and `ops` postings (the SQS handler, one message a batch), each
@@ -24,7 +24,7 @@ import statistics
 import time
 from typing import Any
 
-import common  # noqa: F401  (the benchmarks' environment, before anything reads it)
+import common  # the benchmarks' environment, before anything reads it
 from moto import mock_aws
 
 from sscard_ops import moto_journal
@@ -54,55 +54,46 @@ def fill(total: int) -> None:
 def measure(size: int, ops: int) -> tuple[list[float], list[float]]:
     """CPU seconds of each payment and each posting with `size` items already stored."""
     import bench_contributions as contrib
-    import bench_payments as pay
 
     from app import app
+    from chalicelib import bootstrap
     from chalicelib.domain.holders import Participation
     from chalicelib.services import admin
-    from chalicelib.storage.contributions import DynamoContributionStore
     from chalicelib.workers import contributions as worker
 
     with mock_aws():
-        world = pay.World()  # creates the tables, a funded card and a pharmacy
+        world = common.PharmacyWorld()  # the tables, a funded card, a pharmacy; the container in use
         holders = contrib.holders_list(HOLDERS)
         for ssn, participation in holders:
             admin.enroll_holder(
-                world.cards, world.secrets.hashing_key(), ssn, "Bench", Participation(participation), pay.NOW
-            )
-        from chalicelib import bootstrap as deps_module
-
-        deps_module.use(
-            deps_module.Deps(
                 world.cards,
-                world.keys,
-                world.secrets,
-                clock=world.now,
-                payments=world.payments,
-                contributions=DynamoContributionStore(),
+                world.secrets.hashing_key(),
+                ssn,
+                "Bench",
+                Participation(participation),
+                common.NOW,
             )
-        )
         fill(size)
         handler = app.handler_map["post_contributions"]
         messages = contrib.messages_for(holders, ops + 5)
         random.Random(7).shuffle(messages)
         worker.holders.clear()
-        pay.service_path(world, 5)  # warm: connections, caches
+        world.service_payments(5)  # warm: connections, caches
         for m in messages[:5]:
             handler(contrib.event([m]), None)
 
         payments = []
         for _ in range(ops):
             started = time.process_time()
-            (status,) = pay.service_path(world, 1)
+            world.service_payments(1)
             payments.append(time.process_time() - started)
-            assert status == 201, status
         postings = []
         for m in messages[5:]:
             started = time.process_time()
             failed = handler(contrib.event([m]), None)["batchItemFailures"]
             postings.append(time.process_time() - started)
             assert not failed, failed
-        deps_module.use(None)
+        bootstrap.use(None)
     return payments, postings
 
 

@@ -36,15 +36,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import common
 from common import recording_pynamodb
 from moto import mock_aws
 
-NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-BALANCE = 10**12  # never runs out
+NOW, BALANCE = common.NOW, common.BALANCE
 BILL = 10_000  # 100 yuan outpatient, all in scope
 PHARMACY_BILL = 1_234
 TARGET = 1.3
@@ -111,35 +110,10 @@ class World:
 
 
 def service_pay(world: World, amount: int, visit: str) -> dict[str, Any]:
-    from chalicelib.api.payments import payment_answer
-    from chalicelib.services import payments
-    from chalicelib.services.idempotency import StoredResponse, fingerprint, keyed
-
-    pharmacy = visit == "pharmacy"
-    institution = world.pharmacy if pharmacy else world.hospital
-    card_no = world.plain_card_no if pharmacy else world.card_no
-    body = json.dumps({"card_no": card_no, "amount_fen": amount, "visit": visit}).encode()
-    at = world.now()
-    key = keyed(
-        institution.institution_id,
-        uuid.uuid4().hex,
-        fingerprint("POST", "/v1/payments", body),
-        int(at.timestamp()),
-    )
-    done = payments.pay(
-        world.cards,
-        world.payments,
-        world.keys,
-        institution,
-        payments.PaymentRequest(card_no, amount, visit=visit),
-        key,
-        at,
-        lambda p: StoredResponse(201, payment_answer(p).model_dump_json()),
-        new_id=lambda: uuid.uuid4().hex,
-    )
-    assert done.response.status == 201, done.response
-    answer: dict[str, Any] = json.loads(done.response.body)
-    return answer
+    """The hospital bill of the eligible holder, or (visit "pharmacy") the plain holder's."""
+    if visit == "pharmacy":
+        return common.pay(world, world.pharmacy, world.plain_card_no, amount, world.now(), visit)
+    return common.pay(world, world.hospital, world.card_no, amount, world.now(), visit)
 
 
 class RawBoto3:
@@ -408,7 +382,7 @@ def shape(calls: list[common.Call]) -> list[tuple[str, list[tuple[str, str, tupl
 
 @dataclass
 class Run:
-    seconds: float  # wall time of the N payments
+    seconds: float  # CPU time of the N payments
     db_seconds: float  # the part from building each request to its parsed answer
     trips: float  # requests sent per payment
 
@@ -425,10 +399,10 @@ def measure(path: str, n: int) -> Run:
         for _ in range(3):  # warm: clients, imports
             run()
         rec.reset()
-        started = time.perf_counter()
+        started = time.process_time()
         for _ in range(n):
             run()
-        elapsed = time.perf_counter() - started
+        elapsed = time.process_time() - started
         return Run(elapsed, rec.db_seconds, sum(rec.sent.values()) / n)
 
 
@@ -487,11 +461,13 @@ def main() -> None:
         f"{sample['serious_illness_paid_fen']} fen, account {sample['account_paid_fen']} fen. "
         f"{n} payments per run, median of {args.rounds} interleaved rounds, each in a fresh moto "
         "world (mock_aws, in process); raw = bare boto3 sending the same two requests, built by "
-        "hand (checked: the same operations, tables, attributes and conditions, and the same split).\n"
+        "hand (checked: the same operations, tables, attributes and conditions, and the same split). "
+        "Times are CPU time of this one process (moto runs in it), so other load does not count.\n"
     )
     verdict = "met" if ratio <= TARGET else f"missed by {ratio - TARGET:.2f}"
     print(
-        "| path | payments/s (service) | payments/s (raw boto3) | service time / raw time | target "
+        "| path | payments per CPU s (service) | payments per CPU s (raw boto3) | service time / raw time "
+        "| target "
         "| outside DynamoDB ms/payment: service | raw |"
     )
     print("|---|---:|---:|---:|---|---:|---:|")

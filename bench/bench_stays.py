@@ -1,11 +1,13 @@
-"""DynamoDB round trips per inpatient-stay operation, beside the target the design allows.
+"""DynamoDB round trips and capacity units per inpatient-stay operation, beside the target the
+design allows.
 
     .venv/bin/python bench/bench_stays.py
 
 Every operation goes through the real HTTP entry point (chalice.test.Client) against moto in
 process, with the hospital's token cache warm as on a warm Lambda container. Requests are
-counted at botocore (`before-send`, one per HTTP request sent: common.recording_pynamodb).
-Prints a markdown table (the lead merges it into bench/results.md).
+counted at botocore (`before-send`, one per HTTP request sent: common.recording_pynamodb),
+capacity units computed from item sizes (common.Recorder).
+Prints a markdown table (section 1b of bench/results.md).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import common  # noqa: F401  (environment first)
-from common import git_commit, recording_pynamodb
+from common import Units, git_commit, recording_pynamodb
 from moto import mock_aws
 
 # operation -> (target round trips, why)
@@ -41,7 +43,8 @@ TARGET: dict[str, tuple[int, str]] = {
     "discharge (Idempotency-Key), stay seen by the process": (
         2,
         "one TransactGetItems (stay, key, card, account, year counters, paid months), "
-        "one TransactWriteItems (payment, account, counters, outflow, entry, stay closed, key)",
+        "one TransactWriteItems (card check, payment, account, counters, day entry, stay closed, key; "
+        "the fund book's outflow shard too when a fund pays)",
     ),
     "discharge (Idempotency-Key), stay not seen": (
         3,
@@ -63,7 +66,7 @@ def main() -> None:
     from tests.world import World
 
     now = datetime.fromisoformat("2026-11-25T09:00:00+00:00")
-    results: list[tuple[str, int, dict[str, int]]] = []
+    results: list[tuple[str, int, str, Units]] = []
     with mock_aws(), recording_pynamodb() as rec:
         rec.on = False
         create_tables()
@@ -110,7 +113,7 @@ def main() -> None:
                 rec.on = False
                 if r.status != status:
                     raise SystemExit(f"{label}: {r!r}")
-                results.append((label, sum(rec.sent.values()), rec.operations()))
+                results.append((label, sum(rec.sent.values()), rec.detail(), rec.total()))
 
             rid = admit()
             api.get(f"/v1/registrations/{rid}", headers=auth)  # warm: the token cache, the connections
@@ -161,13 +164,22 @@ def main() -> None:
                 )
     deps_module.use(None)
 
-    print(f"Inpatient stays: DynamoDB round trips per operation (moto in process, at {git_commit()})\n")
-    print("| operation | round trips | target | requests | why the target |")
-    print("|---|---:|---:|---|---|")
-    for label, sent, operations in results:
+    print(f"Inpatient stays: round trips and units per operation (moto in process, at {git_commit()})\n")
+    print(
+        "| operation | round trips | target | requests (tables) | RRU | WRU (tables) | WRU (indexes) "
+        "| why the target |"
+    )
+    print("|---|---:|---:|---|---:|---:|---:|---|")
+    for label, sent, detail, units in results:
         target, why = TARGET[label]
-        calls = ", ".join(f"{op} {n}" for op, n in operations.items())
-        print(f"| {label} | {sent} | {target} | {calls} | {why} |")
+        print(
+            f"| {label} | {sent} | {target} | {detail} | {units.rru:g} | {units.wru:g} | {units.gsi_wru:g} "
+            f"| {why} |"
+        )
+    print(
+        "\nUnits from item sizes, as in section 1 (common.Recorder). 'Seen by the process': this "
+        "container registered the stay, so it knows the stay's card and holder (a warm discharge)."
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""Shared by the benchmarks: a safe environment, and a recorder of every DynamoDB request
-with the capacity units it costs, computed from item sizes.
+"""Shared by the benchmarks: a safe environment, a recorder of every DynamoDB request with
+the capacity units it costs, computed from item sizes, and a warm pharmacy payment (the one
+`pay()` every benchmark's service path goes through).
 
 Import this module before anything from chalicelib: the storage models read the table
 prefix and region when they are first imported. Nothing here can reach real AWS: fake
@@ -16,8 +17,14 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from chalicelib.domain.holders import Institution
+    from chalicelib.services.payment_ports import PaymentStore
+    from chalicelib.services.ports import CardStore, IdempotencyStore
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.update(
@@ -111,7 +118,9 @@ class Recorder:
         # units=False: record and time only (no ReturnConsumedCapacity, no read-backs), for
         # throughput runs, so the recording adds next to nothing to what it measures.
         self.units = units
-        self.db_seconds = 0.0  # from building each request to its parsed answer
+        # CPU seconds from building each request to its parsed answer: the in-process benchmarks
+        # run moto in this one thread, so CPU time is the cost and other load does not count.
+        self.db_seconds = 0.0
         self.calls: list[Call] = []
         self.sent: Counter[str] = Counter()
         self.on = True
@@ -131,7 +140,7 @@ class Recorder:
     def _before(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         if not self.on:
             return
-        self._pending.at = time.perf_counter()
+        self._pending.at = time.process_time()
         if (
             self.units
             and model.name not in ("CreateTable", "DescribeTable", "DeleteTable")
@@ -148,7 +157,7 @@ class Recorder:
         call = getattr(self._pending, "call", None)
         self._pending.call = None
         if call is not None:
-            self.db_seconds += time.perf_counter() - self._pending.at
+            self.db_seconds += time.process_time() - self._pending.at
         if not self.on or call is None or call.operation != model.name:
             return
         call.response = parsed
@@ -282,6 +291,129 @@ def recording_pynamodb(units: bool = True) -> Iterator[Recorder]:
     finally:
         base.get_session = original  # type: ignore[attr-defined]
         drop()
+
+
+# --- one payment through the use case, and a world to make it in --------------------------
+
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+BALANCE = 10**12  # never runs out
+AMOUNT = 1_234
+
+
+class Stores(Protocol):
+    cards: CardStore
+    keys: IdempotencyStore
+    payments: PaymentStore
+
+
+def pay(
+    stores: Stores,
+    institution: Institution,
+    card_no: str,
+    amount: int,
+    at: datetime,
+    visit: str | None = None,
+) -> dict[str, Any]:
+    """services.payments.pay() as POST /v1/payments calls it (a fresh Idempotency-Key, the body's
+    fingerprint, the answer rendered and stored); the answer as the API would send it."""
+    import json
+    import uuid
+
+    from chalicelib.api.payments import payment_answer
+    from chalicelib.services import payments
+    from chalicelib.services.idempotency import StoredResponse, fingerprint, keyed
+
+    sent: dict[str, Any] = {"card_no": card_no, "amount_fen": amount}
+    if visit is not None:
+        sent["visit"] = visit
+    body = json.dumps(sent).encode()
+    key = keyed(
+        institution.institution_id,
+        uuid.uuid4().hex,
+        fingerprint("POST", "/v1/payments", body),
+        int(at.timestamp()),
+    )
+    done = payments.pay(
+        stores.cards,
+        stores.payments,
+        stores.keys,
+        institution,
+        payments.PaymentRequest(card_no, amount, visit=visit),
+        key,
+        at,
+        lambda p: StoredResponse(201, payment_answer(p).model_dump_json()),
+        new_id=lambda: uuid.uuid4().hex,
+    )
+    if done.response.status != 201:
+        raise SystemExit(f"a benchmark payment failed: {done.response}")
+    answer: dict[str, Any] = json.loads(done.response.body)
+    return answer
+
+
+class PharmacyWorld:
+    """Inside mock_aws: the tables, one funded holder's card and a designated pharmacy with its
+    token, on the DynamoDB stores; the container (bootstrap.built) over them is in use, so the
+    API and the queue handlers see the same stores."""
+
+    def __init__(self) -> None:
+        from chalicelib import bootstrap
+        from chalicelib.domain.holders import InstitutionKind
+        from chalicelib.services import admin
+        from chalicelib.storage.dynamo import DynamoCardStore, DynamoIdempotencyStore
+        from chalicelib.storage.models import create_tables
+        from chalicelib.storage.payments import DynamoPaymentStore
+        from tests.fakes import FakeSecrets
+        from tests.payment_helpers import funded_holder
+
+        create_tables()
+        self.secrets = FakeSecrets()
+        self.cards = DynamoCardStore()
+        self.keys = DynamoIdempotencyStore()
+        self.payments = DynamoPaymentStore()
+        self.person_id, self.card_no = funded_holder(self.cards, self.secrets.key, NOW, BALANCE, seq=1)
+        self.pharmacy, self.token = admin.add_institution(
+            self.cards,
+            self.secrets.key,
+            InstitutionKind.PHARMACY,
+            "Bench Pharmacy",
+            NOW,
+            designated=True,
+            institution_id="BENCH-PH",
+        )
+        self.clock = NOW
+        bootstrap.use(
+            bootstrap.built(
+                store=self.cards, idempotency=self.keys, secrets=self.secrets, payments=self.payments,
+                clock=self.now,
+            )
+        )  # fmt: skip
+
+    def now(self) -> datetime:
+        self.clock += timedelta(milliseconds=1)
+        return self.clock
+
+    def service_payments(self, n: int) -> int:
+        """n payments of the holder at the pharmacy through the use case; how many were made."""
+        for _ in range(n):
+            pay(self, self.pharmacy, self.card_no, AMOUNT, self.now())
+        return n
+
+    def api_payments(self, n: int) -> int:
+        """n POST /v1/payments through the Chalice app (authentication, validation, rendering)."""
+        import uuid
+
+        from tests.client import ApiClient
+
+        headers = {"Authorization": f"Bearer {self.token}"}
+        body = {"card_no": self.card_no, "amount_fen": AMOUNT}
+        with ApiClient() as client:
+            for _ in range(n):
+                r = client.post(
+                    "/v1/payments", body, headers={**headers, "Idempotency-Key": uuid.uuid4().hex}
+                )
+                if r.status != 201:
+                    raise SystemExit(f"a benchmark payment failed: {r!r}")
+        return n
 
 
 def git_commit() -> str:

@@ -26,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 SECTIONS: list[tuple[str, str, list[str], list[str]]] = [
     # (heading, script, arguments, quick arguments)
     ("1. Round trips and capacity units per operation", "bench_round_trips.py", [], []),
+    ("1b. Round trips per inpatient-stay operation, discharge included", "bench_stays.py", [], []),
     ("2. Cold start and package size", "bench_cold_start.py", ["--runs", "15"], ["--runs", "3"]),
     (
         "3. Service overhead against raw boto3",
@@ -34,13 +35,7 @@ SECTIONS: list[tuple[str, str, list[str], list[str]]] = [
         ["--payments", "30", "--postings", "30", "--rounds", "1"],
     ),
     (
-        "3b. Payments: bench/bench_payments.py (the payments developer's own measure)",
-        "bench_payments.py",
-        ["--payments", "100", "--rounds", "3"],
-        ["--payments", "20", "--rounds", "1"],
-    ),
-    (
-        "3c. Settlement overhead against raw boto3, and its units next to a pharmacy payment's",
+        "3b. Settlement overhead against raw boto3, and its units next to a pharmacy payment's",
         "bench_settlement.py",
         ["--payments", "100", "--rounds", "3"],
         ["--payments", "20", "--rounds", "1"],
@@ -134,8 +129,6 @@ def main() -> None:
             failed.append(script)
             parts.append(f"**Failed** (exit {done.returncode}):\n\n```\n{done.stderr[-3000:]}\n```")
             print(done.stderr[-3000:], file=sys.stderr)
-        elif script == "bench_payments.py":
-            parts.append("```\n" + done.stdout.rstrip() + "\n```")
         else:
             parts.append(done.stdout.rstrip())
         print(done.stdout, flush=True)
