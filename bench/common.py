@@ -130,9 +130,18 @@ class Recorder:
 
     # hooks
     def register(self, emitter: Any) -> None:
-        emitter.register_first("before-parameter-build.dynamodb", self._before)
-        emitter.register_first("before-send.dynamodb", self._send)
-        emitter.register_last("after-call.dynamodb", self._after)
+        # By unique id: the tables' connections share their thread's session and its emitter.
+        emitter.register_first("before-parameter-build.dynamodb", self._before, unique_id=self._id(0))
+        emitter.register_first("before-send.dynamodb", self._send, unique_id=self._id(1))
+        emitter.register_last("after-call.dynamodb", self._after, unique_id=self._id(2))
+
+    def unregister(self, emitter: Any) -> None:
+        emitter.unregister("before-parameter-build.dynamodb", unique_id=self._id(0))
+        emitter.unregister("before-send.dynamodb", unique_id=self._id(1))
+        emitter.unregister("after-call.dynamodb", unique_id=self._id(2))
+
+    def _id(self, n: int) -> str:
+        return f"recorder-{id(self)}-{n}"
 
     def attach(self, client: Any) -> None:
         self.register(client.meta.events)
@@ -266,31 +275,12 @@ class Recorder:
 
 @contextmanager
 def recording_pynamodb(units: bool = True) -> Iterator[Recorder]:
-    """Record every request of the PynamoDB connections created inside the block (as
-    sscard_ops.dynamo_calls.counting_pynamodb does for counts)."""
-    import pynamodb.connection.base as base
-
-    from chalicelib.storage.models import ALL_MODELS
+    """Record every request of the PynamoDB connections created inside the block."""
+    from sscard_ops.dynamo_calls import hooking_pynamodb
 
     recorder = Recorder(units)
-    original = base.get_session  # type: ignore[attr-defined]
-
-    def hooked_session() -> Any:
-        session = original()
-        recorder.register(session.get_component("event_emitter"))
-        return session
-
-    def drop() -> None:
-        for model in ALL_MODELS:
-            model._connection = None
-
-    base.get_session = hooked_session  # type: ignore[attr-defined]
-    drop()
-    try:
+    with hooking_pynamodb(recorder):
         yield recorder
-    finally:
-        base.get_session = original  # type: ignore[attr-defined]
-        drop()
 
 
 # --- one payment through the use case, and a world to make it in --------------------------

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 EVENT = "before-send.dynamodb"
 ANSWERED = "response-received.dynamodb"
@@ -79,36 +79,50 @@ def _drop_pynamodb_connections() -> None:
         model._connection = None
 
 
+class EmitterHook(Protocol):
+    def register(self, emitter: Any) -> None: ...
+
+    def unregister(self, emitter: Any) -> None: ...
+
+
 @contextmanager
 def counting_pynamodb() -> Iterator[DynamoCalls]:
-    """Count every request of the PynamoDB connections created inside the block.
+    """Count every request of the PynamoDB connections created inside the block."""
+    calls = DynamoCalls()
+    with hooking_pynamodb(calls):
+        yield calls
+
+
+@contextmanager
+def hooking_pynamodb(hook: EmitterHook) -> Iterator[None]:
+    """`hook` on every PynamoDB connection created inside the block.
 
     A connection takes its thread's botocore session when it makes its client (see
-    storage/models.py); inside the block that session carries the hook, and the models'
-    cached connections are dropped on entry and exit so they are made afresh. Stores
-    keep their own connection: create them inside the block.
+    storage/models.py); inside the block that session carries the hook (registered once per
+    emitter, by unique id: the connections share it), and the models' cached connections are
+    dropped on entry and exit so they are made afresh. Stores keep their own connection:
+    create them inside the block.
     """
     import pynamodb.connection.base as base
 
     import chalicelib.storage.models  # noqa: F401  (puts the per-thread session in place first)
 
-    calls = DynamoCalls()
     original = base.get_session  # type: ignore[attr-defined]
     hooked: dict[int, Any] = {}  # the emitters carrying the hook, to take it off again
 
     def hooked_session() -> Any:
         session = original()
         emitter = session.get_component("event_emitter")
-        calls.register(emitter)
+        hook.register(emitter)
         hooked[id(emitter)] = emitter
         return session
 
     base.get_session = hooked_session  # type: ignore[attr-defined,assignment]
     _drop_pynamodb_connections()
     try:
-        yield calls
+        yield
     finally:
         base.get_session = original  # type: ignore[attr-defined]
         for emitter in hooked.values():
-            calls.unregister(emitter)
+            hook.unregister(emitter)
         _drop_pynamodb_connections()
