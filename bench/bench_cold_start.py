@@ -32,9 +32,14 @@ print(time.perf_counter() - t)
 BARE = "from chalice import Chalice\nimport boto3\napp = Chalice(app_name='bare')"
 APP = "import app"
 NO_RICH = "sys.modules['rich'] = None  # as in the Lambda package: not installed"
-# app.py defers PynamoDB (and with it botocore) and PyJWT to first use: the first request pays for them.
-STORAGE = "import chalicelib.storage.dynamo, chalicelib.storage.payments, chalicelib.storage.contributions\n"
-FIRST_REQUEST = "import app\n" + STORAGE + "import jwt, jwt.algorithms"
+# app.py defers PynamoDB (and with it botocore) and PyJWT to first use: the first request pays
+# for them. Its first step builds the container's stores as here (bootstrap.deps(): every storage
+# module, PynamoDB and botocore, no client yet); an institution's token then needs the hashing
+# key, whose Secrets Manager client imports boto3. A payment handled by a fresh interpreter loads
+# these modules and no others (but the HTTP connection's: idna and the like).
+STORAGE = "from chalicelib.bootstrap import deps\ndeps()\nimport boto3\n"
+# A holder's first request verifies a mobile JWT: PyJWT, and cryptography parsing the issuer's key.
+FIRST_REQUEST = "import app\n" + STORAGE + "import jwt, jwt.algorithms, cryptography.hazmat.backends.openssl"
 # A terminal's or a bank's first request verifies no JWT: PyJWT and cryptography stay unloaded.
 FIRST_TERMINAL_REQUEST = "import app\n" + STORAGE
 # Lambda's Python runtime provides these (boto3 and its dependencies).
