@@ -7,8 +7,10 @@ PynamoDB and botocore). Tests swap in fakes with `use()`.
 
 from __future__ import annotations
 
+import gc
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from chalicelib.domain.contribution_policy import ContributionPolicy
@@ -48,13 +50,34 @@ class Deps:
 
 
 _deps: Deps | None = None
+_cold = True  # no Deps built yet in this process
 
 
 def deps() -> Deps:
-    global _deps
+    global _deps, _cold
     if _deps is None:
-        _deps = _build()
+        if _cold:
+            _cold = False
+            with _long_lived():
+                _deps = _build()
+        else:
+            _deps = _build()  # tests going back to the real stores
     return _deps
+
+
+@contextmanager
+def _long_lived() -> Iterator[None]:
+    """What a cold container's first build makes (the storage modules, PynamoDB and botocore
+    they import) lives as long as the container: collect nothing while building it and keep
+    it out of later collections, as app.py does for its import."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if collecting:
+            gc.enable()
 
 
 def built(**overrides: object) -> Deps:

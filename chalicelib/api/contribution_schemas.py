@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, RootModel, Tag
+from pydantic import ConfigDict, Discriminator, Field, RootModel, Tag
 
 from chalicelib.domain.contributions import MAX_AMOUNT_FEN
 
@@ -53,15 +53,16 @@ def _shape(value: Any) -> str:
     return "batch" if isinstance(value, dict) and "contributions" in value else "one"
 
 
-class ContributionsRequest(
-    RootModel[
-        Annotated[
-            Annotated[ContributionMessage, Tag("one")] | Annotated[ContributionBatch, Tag("batch")],
-            Discriminator(_shape),
-        ]
-    ]
-):
+class ContributionsRequest(RootModel):  # type: ignore[type-arg]  # the root's type is the field's
     """One contribution message, or {"contributions": [...]} with up to 100 of them."""
+
+    # Declared as a field, not as RootModel[...]: a parametrized RootModel is built when it is
+    # written, this one on first use like the other bodies.
+    model_config = ConfigDict(defer_build=True)
+    root: Annotated[
+        Annotated[ContributionMessage, Tag("one")] | Annotated[ContributionBatch, Tag("batch")],
+        Discriminator(_shape),
+    ]
 
     def messages(self) -> list[ContributionMessage]:
         root = self.root

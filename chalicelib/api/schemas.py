@@ -53,6 +53,8 @@ class ReportLossRequest(Body):
 
 
 class CounterActivationData(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     card_no: str = CARD_NO
     ssn: str = SSN
     outlet_id: str = Field(min_length=1, max_length=64)
@@ -60,6 +62,8 @@ class CounterActivationData(BaseModel):
 
 class CounterActivatedEvent(BaseModel):
     """The Standard Webhooks payload a partner bank sends."""
+
+    model_config = ConfigDict(defer_build=True)
 
     type: Literal["card.counter_activated"]
     timestamp: str | None = None
@@ -125,6 +129,8 @@ class HealthAnswer(Answer):
 
 class ProblemDetails(BaseModel):
     """RFC 9457 problem details."""
+
+    model_config = ConfigDict(defer_build=True)
 
     type: str
     title: str
