@@ -112,7 +112,7 @@ def main() -> None:
                 cwd=common.ROOT,
                 env=env,
                 check=True,
-                timeout=600,
+                timeout=1800,  # 2,000 holders took over 600 s at load 10
             )
             path = state / "run.csv"
             write_file(path, args.holders, args.rows)
