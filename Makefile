@@ -59,7 +59,8 @@ fuzz: $(STAMP)
 soak: $(STAMP)
 	SSCARD_SOAK_OPS=$${SSCARD_SOAK_OPS:-2000} $(BIN)/pytest tests/e2e/test_fuzz_concurrency.py -s
 
-## bench: every benchmark (not part of test) into bench/results.md, about 7 minutes (docs/capacity.md)
+## bench: every benchmark (not part of test) into bench/results.md; 33 minutes on 2 shared cores at load
+## 5-7 (2026-12-02; docs/capacity.md)
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 

@@ -1,14 +1,8 @@
 """The Chalice app: blueprints and event handlers only; the logic lives in chalicelib."""
 
-import gc
+from chalicelib.long_lived import long_lived  # the import builds what the container keeps
 
-# What the import builds (classes, schemas, routes: ~90,000 objects) lives as long as the
-# container, so the collector's passes over it while importing find nothing to free: about a
-# tenth of the import. Collect none while importing, and keep these objects out of every later
-# collection (bootstrap.deps() does the same for the storage the first request builds).
-collecting = gc.isenabled()
-gc.disable()
-try:
+with long_lived():
     from chalice.app import Chalice
 
     from chalicelib.api import cards, contributions, me, me_payments, meta, payments, stays, webhooks
@@ -25,7 +19,3 @@ try:
     app.register_blueprint(stays.bp)
     # Queue handlers (each is a Lambda function of its own, fed by its SQS queue).
     app.register_blueprint(contribution_worker.bp)
-finally:
-    gc.freeze()
-    if collecting:
-        gc.enable()

@@ -7,15 +7,14 @@ PynamoDB and botocore). Tests swap in fakes with `use()`.
 
 from __future__ import annotations
 
-import gc
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from chalicelib.domain.contribution_policy import ContributionPolicy
 from chalicelib.domain.payments import PaymentPolicy
 from chalicelib.domain.settlement import DEFAULT_SETTLEMENT_POLICY, SettlementPolicy
+from chalicelib.long_lived import long_lived
 from chalicelib.services.clock import Clock, utc_now
 from chalicelib.services.contribution_ports import ContributionQueue, ContributionStore
 from chalicelib.services.contributions import load_policy
@@ -58,26 +57,11 @@ def deps() -> Deps:
     if _deps is None:
         if _cold:
             _cold = False
-            with _long_lived():
+            with long_lived():
                 _deps = _build()
         else:
             _deps = _build()  # tests going back to the real stores
     return _deps
-
-
-@contextmanager
-def _long_lived() -> Iterator[None]:
-    """What a cold container's first build makes (the storage modules, PynamoDB and botocore
-    they import) lives as long as the container: collect nothing while building it and keep
-    it out of later collections, as app.py does for its import."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if collecting:
-            gc.enable()
 
 
 def built(**overrides: object) -> Deps:

@@ -43,7 +43,7 @@ DEFAULT_API_URL = f"http://{LOOPBACK}:{DEFAULT_API_PORT}"
 REGION = "cn-north-1"
 STAGE = "local"
 MAX_RECEIVE_COUNT = 5
-POLLER_WORKERS = 4  # batches handled at once, as an event source mapping runs several
+POLLER_WORKERS = 8  # batches handled at once, as an event source mapping runs several
 SEED_FILE = "seed.json"
 ISSUER_KEY_FILE = "dev-issuer.pem"
 
