@@ -55,15 +55,13 @@ class World:
     the serious-illness threshold, and a plain holder (no contributions) for the pharmacy."""
 
     def __init__(self) -> None:
-        from chalicelib.domain.contributions import InsuranceType, Payer
         from chalicelib.domain.holders import InstitutionKind
-        from chalicelib.domain.periods import CHINA, Period, china_date
         from chalicelib.services import admin
-        from chalicelib.services.contribution_ports import Posting
         from chalicelib.storage.contributions import DynamoContributionStore
         from chalicelib.storage.dynamo import DynamoCardStore, DynamoIdempotencyStore
         from chalicelib.storage.models import create_tables
         from chalicelib.storage.payments import DynamoPaymentStore
+        from sscard_ops.seed import post_months_paid_on_time
         from tests.payment_helpers import funded_holder
 
         create_tables()
@@ -73,22 +71,16 @@ class World:
         self.payments = DynamoPaymentStore()
         self.person_id, self.card_no = funded_holder(self.cards, self.key, NOW, BALANCE, seq=1)
         self.plain_card_no = funded_holder(self.cards, self.key, NOW, BALANCE, seq=2)[1]
-        store = DynamoContributionStore()
-        last = Period.of(china_date(NOW)).shift(-1)
-        for back in range(12):
-            period = last.shift(-back)
-            paid_at = datetime(period.year, period.month, 5, 9, 0, tzinfo=CHINA)
-            for insurance, amount, share in (
-                (InsuranceType.MEDICAL, 2_000, 2_000),
-                (InsuranceType.SERIOUS_ILLNESS, 500, 0),
-            ):
-                store.post(
-                    Posting(
-                        f"bench-{period}-{insurance.value}",
-                        *(self.person_id, insurance, period, Payer.EMPLOYEE, None),
-                        *(amount, share, paid_at, NOW),
-                    )
-                )
+        post_months_paid_on_time(
+            DynamoContributionStore(),
+            self.person_id,
+            12,
+            NOW,
+            id_prefix="bench",
+            medical_fen=2_000,
+            serious_illness_fen=500,
+            source=None,
+        )
         self.hospital, _ = admin.add_institution(
             self.cards, self.key, InstitutionKind.HOSPITAL, "Bench Hospital", NOW, designated=True,
             institution_id="BENCH-H",
