@@ -74,6 +74,16 @@ def start(state: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     raise SystemExit("sscard serve did not start in 180 s")
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop `sscard serve` as Ctrl-C would, and for good if it does not stop in 15 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def provision(seed: dict[str, Any], state: Path, count: int) -> list[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
@@ -157,12 +167,7 @@ def main() -> None:
             load(api, token, cards, 1, 10)  # warm: token cache, connections
             rows = [(c, load(api, token, cards, c, args.requests)) for c in levels]
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
     print("| concurrent clients | payments | payments/s | p50 ms | p99 ms | not 201 |")
     print("|---:|---:|---:|---:|---:|---:|")
     for clients, r in rows:

@@ -21,7 +21,6 @@ import csv
 import os
 import re
 import resource
-import signal
 import subprocess
 import sys
 import tempfile
@@ -142,12 +141,7 @@ def main() -> None:
             load_after = os.getloadavg()[0]
             done = subprocess.CompletedProcess(importing.args, importing.returncode, out, err)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            http.stop(proc)
     counts = dict(
         re.findall(
             r"│ (rows|queued|posted|duplicate \(posted before\)|rejected|seconds until queued)\s+│\s+(\d+)",
