@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
+from chalicelib.api.me_payments import PAYMENT_PAGE_KEY
+from chalicelib.api.payments import ENTRY_PAGE_KEY
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.domain.payments import (
     DEFAULT_MAX_AMOUNT_FEN,
@@ -79,6 +81,17 @@ def test_the_business_day_is_chinas():
 def test_sort_keys_order_by_time_then_id():
     early, late = payment("b", 1, at=AT), payment("a", 1, at=AT.replace(second=1))
     assert early.sort_key < late.sort_key
+
+
+def test_page_keys_order_by_the_instant_whatever_the_zone_and_are_what_a_cursor_accepts():
+    beijing = timezone(timedelta(hours=8))
+    # 16:59:59.5 in Beijing is 08:59:59.5 UTC: before AT (09:00 UTC), though its wall clock is later.
+    earlier = payment("z", 1, at=datetime(2026, 11, 25, 16, 59, 59, 500_000, tzinfo=beijing))
+    later = payment("a", 1, at=AT)
+    assert earlier.sort_key < later.sort_key
+    assert earlier.entry().page_key < later.entry().page_key
+    assert PAYMENT_PAGE_KEY.fullmatch(earlier.sort_key)
+    assert ENTRY_PAGE_KEY.fullmatch(later.entry().page_key)
 
 
 def day_of(*payments: Payment) -> list:

@@ -7,6 +7,7 @@ import re
 from chalice.app import Blueprint
 from pydantic import Field
 
+from chalicelib.domain.cursors import TIME_KEY_PATTERN
 from chalicelib.domain.payments import Payment
 from chalicelib.services import payments
 
@@ -17,9 +18,7 @@ from .payment_schemas import AccountAnswer, MyPaymentsAnswer, MyPaymentView
 
 bp = Blueprint(__name__)
 # A holder's payment page key: the payment's time and id (storage/payments.py writes it).
-PAYMENT_PAGE_KEY = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z#[A-Za-z0-9_-]{1,64}"
-)
+PAYMENT_PAGE_KEY = re.compile(TIME_KEY_PATTERN + r"#[A-Za-z0-9_-]{1,64}")
 
 
 class MyPaymentsQuery(Query):

@@ -18,6 +18,7 @@ import re
 from chalice.app import Blueprint
 from pydantic import Field
 
+from chalicelib.domain.cursors import TIME_KEY_PATTERN
 from chalicelib.domain.holders import InstitutionKind
 from chalicelib.domain.identifiers import parse_card_no, parse_day
 from chalicelib.domain.ledger import DayEntry
@@ -49,9 +50,7 @@ from .payment_schemas import (
 bp = Blueprint(__name__)
 TERMINALS = (InstitutionKind.PHARMACY.value, InstitutionKind.HOSPITAL.value)
 # A day entry's page key: its time, payment id and kind (storage/payments.py writes it).
-ENTRY_PAGE_KEY = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z#[A-Za-z0-9_-]{1,64}#(payment|cancellation)"
-)
+ENTRY_PAGE_KEY = re.compile(TIME_KEY_PATTERN + r"#[A-Za-z0-9_-]{1,64}#(payment|cancellation)")
 
 
 def _split(s: Settlement | Payment) -> dict[str, object]:

@@ -11,11 +11,20 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from datetime import UTC, datetime
 
 from .errors import InvalidCursor
 
 MAX_CURSOR_LENGTH = 200
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]{1,200}")
+# The instant a time-ordered page key starts with (UTC, to the microsecond, so the text sorts as
+# the time does), and the pattern a decoded cursor's key is checked against.
+TIME_KEY_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z"
+
+
+def time_ordered_key(at: datetime, *ids: str) -> str:
+    """Orders by time, then by the ids that make the key unique (so paging never skips or repeats)."""
+    return "#".join((f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}", *ids))
 
 
 def encode_cursor(page_key: str) -> str:

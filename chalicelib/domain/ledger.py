@@ -23,10 +23,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from .contributions import FundBook
+from .cursors import time_ordered_key
 
 MAX_LISTED = 20  # failures named in a result; the count says how many there were
 
@@ -133,7 +134,7 @@ class DayEntry:
         """Orders a day's entries by time; unique per payment and kind (what a cursor names)."""
         if self.at is None:
             raise ValueError("an entry without its time has no place in its day")
-        return f"{self.at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}#{self.payment_id}#{self.kind}"
+        return time_ordered_key(self.at, self.payment_id, self.kind)
 
     @property
     def owed_fen(self) -> int:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 
+from .cursors import time_ordered_key
 from .errors import DomainError, InvalidInput, NotFound
 from .ledger import DayEntry
 from .settlement import AmountOutOfRange, Note, SelfPay, Visit, YearCounters
@@ -123,7 +124,7 @@ class Payment:
     @property
     def sort_key(self) -> str:
         """Orders a holder's or a day's payments by time; unique, so paging never skips or repeats."""
-        return f"{self.paid_at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}#{self.payment_id}"
+        return time_ordered_key(self.paid_at, self.payment_id)
 
     def entry(self) -> DayEntry:
         """The payment booked on the business day it was made."""
