@@ -141,13 +141,16 @@ class QueuePoller:
             answer = binding.handler(event, context)
         except Exception as exc:
             # As Lambda: the whole batch fails and reappears after the visibility timeout.
-            log.error("sqs_batch_failed", handler=binding.name, error_type=type(exc).__name__)
+            log.error("sqs_batch_failed", extra={"handler": binding.name, "error_type": type(exc).__name__})
             return PollResult(received=len(messages), failed=len(messages))
         failed = self._failed_ids(answer, {m["MessageId"] for m in messages})
         done = [m for m in messages if m["MessageId"] not in failed]
         self._delete(url, done)
         if failed:
-            log.info("sqs_batch_partial_failure", handler=binding.name, failed=len(failed), ok=len(done))
+            log.info(
+                "sqs_batch_partial_failure",
+                extra={"handler": binding.name, "failed": len(failed), "ok": len(done)},
+            )
         return PollResult(received=len(messages), deleted=len(done), failed=len(failed))
 
     @staticmethod
@@ -203,7 +206,7 @@ class QueuePoller:
             try:
                 busy = self.poll_once().received > 0
             except Exception as exc:  # the stand-in hiccupped: keep polling
-                log.warning("sqs_poll_failed", error_type=type(exc).__name__)
+                log.warning("sqs_poll_failed", extra={"error_type": type(exc).__name__})
                 busy = False
             if busy:
                 self._busy.set()

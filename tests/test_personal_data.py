@@ -25,7 +25,7 @@ def test_a_full_activation_flow_logs_no_personal_data(api, fake_world, capsys):
         headers=fake_world.auth("service_center"),
     )
     api.get("/v1/me/card", headers=fake_world.auth("alice"))
-    get_logger("test").info("holder_seen", ssn=alice.ssn, card=alice.card_no)
+    get_logger("test").info("holder_seen", extra={"ssn": alice.ssn, "card": alice.card_no})
     out = capsys.readouterr().out
     assert out.strip(), "the requests were logged"
     for line in out.splitlines():
@@ -39,9 +39,11 @@ def test_nested_fields_and_lists_are_redacted_in_the_logs(capsys):
     ssn, card = "11010519491231002X", "6217001234567890123"
     get_logger("test").info(
         "webhook_received",
-        body={"data": {"ssn": ssn, "cards": [card, {"card_no": card}]}, "tuple": (ssn,)},
-        cards=[card],
-        card_as_number=int(card),
+        extra={
+            "body": {"data": {"ssn": ssn, "cards": [card, {"card_no": card}]}, "tuple": (ssn,)},
+            "cards": [card],
+            "card_as_number": int(card),
+        },
     )
     out = capsys.readouterr().out
     record = json.loads(out.strip().splitlines()[-1])

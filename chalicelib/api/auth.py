@@ -105,7 +105,7 @@ def _holder_of(token: str) -> str:
     except Exception as exc:
         # PyJWT and cryptography raise more than PyJWTError for hostile tokens and keys
         # (TypeError for an RS256 header on an EC key, ValueError for bad key material...).
-        log.warning("jwt_rejected", error_type=type(exc).__name__)
+        log.warning("jwt_rejected", extra={"error_type": type(exc).__name__})
         raise Unauthenticated("The token is not valid") from None
 
 

@@ -27,16 +27,18 @@ def problem_middleware(request: Request, get_response: Callable[[Request], Respo
         else:
             response = _as_problem_if_error(get_response(request))
     except Exception as exc:  # the last line of defence: never a stack trace
-        log.exception("unhandled_error", error_type=type(exc).__name__)
+        log.exception("unhandled_error", extra={"error_type": type(exc).__name__})
         response = gateway_problem(500).response()
     response.headers["X-Request-Id"] = request_id
     log.info(
         "request",
-        method=request.method,
-        route=(request.context or {}).get("resourcePath"),  # the template: no card numbers
-        status=response.status_code,
-        ms=round((time.perf_counter() - started) * 1000, 1),
-        request_id=request_id,
+        extra={
+            "method": request.method,
+            "route": (request.context or {}).get("resourcePath"),  # the template: no card numbers
+            "status": response.status_code,
+            "ms": round((time.perf_counter() - started) * 1000, 1),
+            "request_id": request_id,
+        },
     )
     return response
 

@@ -275,5 +275,5 @@ def _problem(exc: Exception) -> Response:
     if isinstance(exc, DomainError):
         return problem_response(exc)
     # The last net: no known input reaches it (tests/test_pipeline_properties.py).
-    log.exception("unhandled_error", error_type=type(exc).__name__)
+    log.exception("unhandled_error", extra={"error_type": type(exc).__name__})
     return problem_response(InternalError())

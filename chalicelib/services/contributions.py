@@ -152,7 +152,7 @@ def post_batch(
         found = _holders(store, set(digests.values()), holders)
     except Exception as exc:
         # Nothing can be decided without the holders: the whole batch comes back later.
-        log.warning("contribution_holders_unavailable", error_type=type(exc).__name__)
+        log.warning("contribution_holders_unavailable", extra={"error_type": type(exc).__name__})
         found = None
 
     results = []
@@ -245,7 +245,7 @@ def _decide(
     except DomainError as exc:
         return _result(delivery, Outcome.RETRY, contribution, exc.slug)
     except Exception as exc:
-        log.exception("contribution_post_failed", contribution_id=contribution.contribution_id)
+        log.exception("contribution_post_failed", extra={"contribution_id": contribution.contribution_id})
         return _result(delivery, Outcome.RETRY, contribution, type(exc).__name__)
     return _result(delivery, Outcome.POSTED, contribution)
 
@@ -301,13 +301,11 @@ def _reject(
         store.reject(rejection)
     except Exception as exc:
         # Not recorded: report it failed anyway; the next receive decides and records it again.
-        log.warning("contribution_rejection_not_recorded", error_type=type(exc).__name__)
+        log.warning("contribution_rejection_not_recorded", extra={"error_type": type(exc).__name__})
         return DeliveryResult(delivery.message_id, Outcome.RETRY, contribution_id, refusal.slug)
     log.info(
         "contribution_rejected",
-        contribution_id=contribution_id,
-        message_id=delivery.message_id,
-        reason=refusal.slug,
+        extra={"contribution_id": contribution_id, "message_id": delivery.message_id, "reason": refusal.slug},
     )
     return DeliveryResult(delivery.message_id, Outcome.REJECTED, contribution_id, refusal.slug)
 
@@ -326,7 +324,7 @@ def _log_batch(results: list[DeliveryResult]) -> None:
     counts = {o.value: 0 for o in Outcome}
     for r in results:
         counts[r.outcome.value] += 1
-    log.info("contribution_batch", messages=len(results), **counts)
+    log.info("contribution_batch", extra={"messages": len(results), **counts})
 
 
 # --- what the holder and the operator see --------------------------------------------

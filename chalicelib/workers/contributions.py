@@ -56,7 +56,7 @@ def post_contributions(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
         failed = [r.message_id for r in results if r.failed]
     except Exception as exc:
         # Nothing was decided (no secret, no store): every message comes back later.
-        log.exception("contribution_batch_failed", error_type=type(exc).__name__)
+        log.exception("contribution_batch_failed", extra={"error_type": type(exc).__name__})
         failed = [delivery.message_id for delivery in deliveries]
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
