@@ -145,7 +145,82 @@ def imports(runs: int) -> None:
     print(", ".join(f"{name} {us / 1000:.0f} ms" for us, name in heavy[:8]))
 
 
-def package() -> None:
+# The package as Lambda runs it: `python -B -I -S` (no bytecode written, as on Lambda's read-only
+# /var/task; no site-packages), the function's directory, the layer's, then the runtime's boto3.
+PACKAGED = """
+import sys, time
+task, layer, runtime = sys.argv[1:4]
+sys.path[:0] = [task, layer, runtime]
+t, cpu = time.perf_counter(), time.process_time()
+{body}
+print(time.perf_counter() - t, time.process_time() - cpu)
+"""
+
+
+def packaged(function: Path, layer: Path, runs: int) -> None:
+    """A holder's first request and the bare app from the unpacked package, with the bytecode the
+    package ships and with it removed (what every cold container compiled before it shipped)."""
+    import shutil
+
+    from sscard_ops import lambda_package
+
+    with tempfile.TemporaryDirectory(prefix="sscard-unpacked-") as tmp:
+        root = Path(tmp)
+        runtime = lambda_package.runtime_libraries(root / "runtime")
+        trees = {}
+        for kind in ("shipped bytecode", "source only"):
+            task, opt = root / kind / "task", root / kind / "opt"
+            zipfile.ZipFile(function).extractall(task)
+            zipfile.ZipFile(layer).extractall(opt)
+            if kind == "source only":
+                for cache in [*task.rglob("__pycache__"), *opt.rglob("__pycache__")]:
+                    shutil.rmtree(cache)
+            trees[kind] = (task, opt / "python")
+        env = {**os.environ, "AWS_DEFAULT_REGION": "cn-north-1"}
+        cases = {
+            (kind, what): body
+            for kind in trees
+            for what, body in (("bare Chalice + boto3", BARE), ("a holder's first request", FIRST_REQUEST))
+        }
+        samples: dict[tuple[str, str], list[float]] = {case: [] for case in cases}
+        for _ in range(runs):
+            for (kind, what), body in cases.items():
+                task, opt = trees[kind]
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        "-B",
+                        "-I",
+                        "-S",
+                        "-c",
+                        PACKAGED.format(body=body),
+                        str(task),
+                        str(opt),
+                        str(runtime),
+                    ],
+                    cwd=root,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env=env,
+                )
+                samples[(kind, what)].append(float(out.stdout.split()[-2]))
+    print(f"\nThe package as Lambda runs it (unpacked, read-only: `python -B -I -S`; median of {runs}, ")
+    print(f"load average {os.getloadavg()[0]:.1f}):\n")
+    print("| package | bare Chalice + boto3 ms | a holder's first request ms | ratio |")
+    print("|---|---:|---:|---:|")
+    for kind in trees:
+        bare = statistics.median(samples[(kind, "bare Chalice + boto3")])
+        first = statistics.median(samples[(kind, "a holder's first request")])
+        print(f"| {kind} | {bare * 1000:.0f} | {first * 1000:.0f} | {first / bare:.2f} |")
+    print(
+        "\nLambda cannot write bytecode next to the package, so a module shipped without it is "
+        "compiled by every cold container; `make package` ships checked-hash bytecode for every "
+        "module (sscard_ops/lambda_package.py). The runtime's boto3 is timed with its bytecode."
+    )
+
+
+def package(runs: int) -> None:
     with tempfile.TemporaryDirectory(prefix="sscard-package-") as out:
         subprocess.run(
             [str(Path(sys.executable).with_name("chalice")), "package", "--stage", "prod", out],
@@ -168,6 +243,7 @@ def package() -> None:
 
         function, layer = lambda_package.split(zip_path, Path(out) / "split")
         built = (function.stat().st_size, layer.stat().st_size)
+        packaged(function, layer, runs)
     mb = 1024 * 1024
     provided = sum(n for k, n in by_top.items() if k in PROVIDED)
     crypto = sum(n for k, n in by_top.items() if k in ("cryptography", "cffi", "_cffi_backend", "pycparser"))
@@ -206,7 +282,7 @@ def main() -> None:
     args = parser.parse_args()
     imports(args.runs)
     if not args.no_package:
-        package()
+        package(args.runs)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,9 @@ builds it; `make test-package` builds it and runs this file.
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import shutil
+import marshal
 import subprocess
 import sys
 import zipfile
@@ -31,6 +32,12 @@ import json, os, sys
 task, layer, runtime = sys.argv[1:4]
 sys.path[:0] = [task, layer, runtime]
 os.environ.update(json.loads(sys.argv[4]))
+import builtins
+compile_source, compiled = builtins.compile, []
+def recording_compile(source, filename, *args, **kwargs):  # the import system's source_to_code
+    compiled.append(str(filename))
+    return compile_source(source, filename, *args, **kwargs)
+builtins.compile = recording_compile
 import app
 event = {
     "resource": "/health", "path": "/health", "httpMethod": "GET",
@@ -42,27 +49,15 @@ event = {
 }
 answer = app.app(event, None)
 import pynamodb.connection, boto3, jwt.algorithms, botocore
+from chalicelib.bootstrap import deps
+deps()
 print(json.dumps({
+    "compiled": [f for f in compiled if f.startswith((task, layer))],
     "status": answer["statusCode"], "body": answer["body"],
     "botocore": botocore.__file__, "boto3": boto3.__file__,
     "pynamodb": pynamodb.__file__, "crypto": jwt.algorithms.has_crypto,
 }))
 """
-
-
-def _runtime_libraries(into: Path) -> Path:
-    """What Lambda's Python runtime has besides the standard library: boto3 and its dependencies."""
-    import boto3
-
-    site = Path(boto3.__file__).parent.parent
-    for entry in site.iterdir():
-        if lambda_package.distribution_of(entry.name) in lambda_package.RUNTIME_PROVIDED:
-            target = into / entry.name
-            if entry.is_dir():
-                shutil.copytree(entry, target)
-            else:
-                shutil.copy2(entry, target)
-    return into
 
 
 def test_the_function_zip_is_under_budget_and_leaves_out_what_the_runtime_provides():
@@ -78,7 +73,7 @@ def test_the_packaged_app_answers_health_with_only_the_runtime_libraries(tmp_pat
     task, layer = tmp_path / "task", tmp_path / "opt"
     zipfile.ZipFile(FUNCTION).extractall(task)
     zipfile.ZipFile(LAYER).extractall(layer)
-    runtime = _runtime_libraries(tmp_path / "runtime")
+    runtime = lambda_package.runtime_libraries(tmp_path / "runtime")
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
     env = {
         **config["stages"]["prod"]["environment_variables"],
@@ -114,3 +109,20 @@ def test_the_packaged_app_answers_health_with_only_the_runtime_libraries(tmp_pat
     assert Path(seen["boto3"]).is_relative_to(runtime)
     assert Path(seen["pynamodb"]).is_relative_to(task)
     assert seen["crypto"] is True
+    # Lambda's /var/task and /opt are read-only: a module without bytecode in the package would
+    # be compiled again by every cold container. None was: the import used the shipped .pyc.
+    assert seen["compiled"] == []
+
+
+def test_every_module_ships_checked_hash_bytecode_naming_its_lambda_path():
+    for archive, root in ((FUNCTION, "/var/task"), (LAYER, "/opt")):
+        with zipfile.ZipFile(archive) as z:
+            names = set(z.namelist())
+            sources = [n for n in names if n.endswith(".py")]
+            missing = [s for s in sources if lambda_package.bytecode_path(s) not in names]
+            assert not missing, f"{archive.name}: no bytecode for {missing[:5]}"
+            app_pyc = z.read(lambda_package.bytecode_path(sources[0]))
+        assert app_pyc[:4] == importlib.util.MAGIC_NUMBER  # this Python's, the runtime's 3.11
+        assert int.from_bytes(app_pyc[4:8], "little") == 0b11  # hash-based, checked against the source
+        code = marshal.loads(app_pyc[16:])
+        assert code.co_filename == f"{root}/{sources[0]}"  # tracebacks name the file where it runs
