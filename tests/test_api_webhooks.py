@@ -9,6 +9,7 @@ import json
 from datetime import datetime, timedelta
 
 from chalicelib.domain.cards import CardState
+from chalicelib.logs import redact
 
 
 def independent_signature(secret: str, webhook_id: str, ts: int, body: bytes) -> str:
@@ -196,3 +197,16 @@ def test_two_redeliveries_at_once_after_a_refusal_apply_once(fake_world):
     assert {receipt.outcome for receipt, _ in answers} == {"activated"}
     activations = [e for e in store.card_events(alice.card_no) if e.action.value == "activate"]
     assert len(activations) == 1
+
+
+def test_a_refusal_is_logged_with_its_reason_and_no_full_card_number(api, fake_world, capsys):
+    alice, bob = fake_world.seeded.holders["alice"], fake_world.seeded.holders["bob"]
+    payload = counter_event(alice)
+    payload["data"]["ssn"] = bob.ssn
+    send(api, fake_world, payload, "msg_log")
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    refusals = [line for line in lines if line["event"] == "bank_webhook_rejected"]
+    assert len(refusals) == 1
+    assert refusals[0]["reason"] == "ssn-mismatch" and refusals[0]["webhook_id"] == "msg_log"
+    assert refusals[0]["bank_code"] == "ICBC"
+    assert refusals[0]["card_no"] == redact(alice.card_no) != alice.card_no

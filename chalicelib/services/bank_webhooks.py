@@ -23,6 +23,7 @@ from chalicelib.domain.errors import (
     StorageBusy,
 )
 from chalicelib.domain.identifiers import Ssn, parse_card_no
+from chalicelib.logs import get_logger
 
 from .activation import ensure_holder, found_card, holder_of, plan_activation
 from .backoff import DEFAULT_BACKOFF, Backoff, with_backoff
@@ -30,6 +31,7 @@ from .digests import ssn_digest
 from .ports import CardChange, CardStore, WebhookReceipt
 
 COUNTER_ACTIVATED = "card.counter_activated"
+log = get_logger("sscard.webhooks")
 # "Try again" errors: the bank redelivers and we decide afresh; no receipt is written.
 TRANSIENT = (ConcurrentUpdate, StorageBusy)
 
@@ -84,8 +86,19 @@ def handle_counter_activation(
     except TRANSIENT:
         raise  # passing: the bank redelivers and we try again
     except DomainError as refusal:
-        # Not final: nothing is stored, and a redelivery decides afresh.
-        return receipt("rejected", _card_no_of(payload), refusal.slug), False
+        # Not final: nothing is stored, and a redelivery decides afresh. The log line is the
+        # operator's only record of why (the card number in it is redacted by the logger).
+        refused = receipt("rejected", _card_no_of(payload), refusal.slug)
+        log.info(
+            "bank_webhook_rejected",
+            extra={
+                "bank_code": bank_code,
+                "webhook_id": webhook_id,
+                "reason": refused.reason,
+                "card_no": refused.card_no,
+            },
+        )
+        return refused, False
 
 
 def _commit(store: CardStore, change: CardChange) -> None:
