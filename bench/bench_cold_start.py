@@ -147,14 +147,7 @@ def imports(runs: int) -> None:
 
 # The package as Lambda runs it: `python -B -I -S` (no bytecode written, as on Lambda's read-only
 # /var/task; no site-packages), the function's directory, the layer's, then the runtime's boto3.
-PACKAGED = """
-import sys, time
-task, layer, runtime = sys.argv[1:4]
-sys.path[:0] = [task, layer, runtime]
-t, cpu = time.perf_counter(), time.process_time()
-{body}
-print(time.perf_counter() - t, time.process_time() - cpu)
-"""
+PACKAGE_PATHS = "sys.path[:0] = sys.argv[1:4]  # the function, the layer, the runtime's libraries"
 
 
 def packaged(function: Path, layer: Path, runs: int) -> None:
@@ -193,7 +186,7 @@ def packaged(function: Path, layer: Path, runs: int) -> None:
                         "-I",
                         "-S",
                         "-c",
-                        PACKAGED.format(body=body),
+                        TIMER.format(block=PACKAGE_PATHS, body=body),
                         str(task),
                         str(opt),
                         str(runtime),

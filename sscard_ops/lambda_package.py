@@ -17,7 +17,7 @@ platform), then splits its deployment.zip:
 Both carry bytecode for every module, compiled here by the same Python 3.11 Chalice packages
 for, as checked-hash .pyc files (PEP 552): Lambda's /var/task and /opt are read-only, so without
 them every cold container compiles each module it imports again (a holder's first request:
-~416 ms from source against ~231 ms from bytecode, bench_cold_start.py). Checked, not
+491 ms from source against 254 ms from bytecode, bench_cold_start.py, 2026-12-02). Checked, not
 unchecked: an edited source is compiled afresh, never shadowed by stale bytecode; the hash
 costs ~1 %. pip's own .pyc are dropped: timestamp-checked, and a zip keeps mtimes only to 2 s.
 
